@@ -1,0 +1,3 @@
+from simlink.cli import main
+
+main()

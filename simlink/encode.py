@@ -1,0 +1,322 @@
+"""Encoding at the agency: contact records in, a file without raw identifiers out.
+
+The output is a Parquet file with one row per input record:
+
+* ``agency``, ``record_id`` (the agency's own reference), ``service``, ``contact_date``;
+* per field ``<field>__w0 .. <field>__wN`` (the Bloom filter as signed 64-bit words) and
+  ``<field>__pop`` (its popcount; 0 means the value was missing);
+* per blocking key ``blk__<name>`` (a keyed 64-bit token, null if a part was missing);
+
+and a manifest in the Parquet key-value metadata (key ``simlink``): format version, simlink
+version, agency, the schema and its fingerprint, the key check value, row counts. Work is
+done per chunk and, within a chunk, per distinct value, so memory is bounded by the chunk
+size and time by the number of distinct values.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from simlink import __version__
+from simlink.blocking import BlockingEncoder
+from simlink.bloom import FieldEncoder
+from simlink.errors import InputError, OutputExistsError, SimlinkError
+from simlink.inputs import iter_batches
+from simlink.keys import key_check_value
+from simlink.normalise import NORMALISERS, STRICT_NORMALISERS, date as normalise_date
+from simlink.schema import Schema
+
+MANIFEST_KEY = b"simlink"
+FORMAT_NAME = "simlink-encoded"
+FORMAT_VERSION = 1
+AGENCY_PATTERN = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
+
+
+def words_columns(field_name: str, words: int) -> list[str]:
+    return [f"{field_name}__w{i}" for i in range(words)]
+
+
+def pop_column(field_name: str) -> str:
+    return f"{field_name}__pop"
+
+
+def block_column(key_name: str) -> str:
+    return f"blk__{key_name}"
+
+
+@dataclass
+class FieldCounts:
+    missing: int = 0
+    invalid: int = 0
+
+
+@dataclass
+class EncodeSummary:
+    """What an encoding run did, for the one-line summary and the manifest."""
+
+    agency: str
+    rows: int = 0
+    rows_with_missing: int = 0
+    fields: dict[str, FieldCounts] = field(default_factory=dict)
+    seconds: float = 0.0
+    output: str = ""
+
+    def line(self) -> str:
+        rate = self.rows / self.seconds if self.seconds > 0 else 0.0
+        missing = ", ".join(f"{k} {v.missing:,}" for k, v in self.fields.items() if v.missing)
+        invalid = ", ".join(f"{k} {v.invalid:,}" for k, v in self.fields.items() if v.invalid)
+        text = (f"encoded {self.rows:,} rows for agency '{self.agency}' in {self.seconds:.1f} s "
+                f"({rate:,.0f} rows/s); rows with a missing field: {self.rows_with_missing:,}")
+        if missing:
+            text += f" [{missing}]"
+        if invalid:
+            text += f"; unusable values encoded as missing: {invalid}"
+        return text
+
+
+def check_agency_name(agency: str) -> str:
+    if not AGENCY_PATTERN.match(agency or ""):
+        raise SimlinkError("agency name must be 1-40 characters: lower-case letters, digits and _, starting with a letter")
+    return agency
+
+
+def _factorize(values: pa.Array) -> tuple[np.ndarray, pa.Array]:
+    """Row codes (-1 for null) and the distinct non-null values."""
+    encoded = pc.dictionary_encode(values)
+    codes = pc.fill_null(encoded.indices, -1).to_numpy(zero_copy_only=False).astype(np.int64)
+    return codes, encoded.dictionary
+
+
+class Encoder:
+    """Encodes tables of agency records under one schema and secret.
+
+    Keeps per-token and per-value caches across chunks; use one per input file.
+    """
+
+    def __init__(self, schema: Schema, secret: bytes, agency: str, *, strict: bool = True) -> None:
+        self.schema = schema
+        self.agency = check_agency_name(agency)
+        self.strict = strict
+        fingerprint = schema.fingerprint
+        self.fields = {f.name: FieldEncoder(f, secret, fingerprint) for f in schema.fields}
+        self.blocking = BlockingEncoder(schema, secret)
+        self.arrow_schema = self._arrow_schema()
+
+    def _arrow_schema(self) -> pa.Schema:
+        columns = [
+            pa.field("agency", pa.string(), nullable=False),
+            pa.field("record_id", pa.string(), nullable=False),
+            pa.field("service", pa.string(), nullable=False),
+            pa.field("contact_date", pa.date32(), nullable=False),
+        ]
+        for f in self.schema.fields:
+            columns += [pa.field(c, pa.int64(), nullable=False) for c in words_columns(f.name, f.words)]
+            columns.append(pa.field(pop_column(f.name), pa.int16(), nullable=False))
+        columns += [pa.field(block_column(b.name), pa.int64()) for b in self.schema.blocking]
+        return pa.schema(columns)
+
+    def input_columns(self, available: list[str]) -> list[str]:
+        """Input columns to read: record columns, then each field's column if present."""
+        record = self.schema.record
+        wanted = [record.record_id, record.contact_date] + ([record.service] if record.service else [])
+        for f in self.schema.fields:
+            if not (f.optional_column and f.column not in available) and f.column not in wanted:
+                wanted.append(f.column)
+        return wanted
+
+    def encode_table(self, table: pa.Table, *, path: str | Path = "<table>", first_row: int = 1,
+                     summary: EncodeSummary | None = None) -> pa.Table:
+        """Encode one chunk of string columns (as read by :mod:`simlink.inputs`)."""
+        n = table.num_rows
+        record = self.schema.record
+        out: dict[str, pa.Array | np.ndarray] = {}
+        out["agency"] = pa.array(np.full(n, self.agency, dtype=object), pa.string())
+        record_ids = pc.utf8_trim_whitespace(table.column(record.record_id).combine_chunks())
+        self._require_present(record_ids, path, first_row, record.record_id, "record_id is empty")
+        out["record_id"] = record_ids
+        if record.service:
+            service = pc.utf8_lower(pc.utf8_trim_whitespace(table.column(record.service).combine_chunks()))
+            empty = pc.equal(pc.utf8_length(service), 0)
+            out["service"] = pc.if_else(empty, self.agency, service)
+        else:
+            out["service"] = out["agency"]
+        contact = normalise_date(table.column(record.contact_date))
+        self._require_present(contact.values, path, first_row, record.contact_date,
+                              "contact date is missing or not a date (expected e.g. 2025-03-31 or 31/03/2025)")
+        out["contact_date"] = contact.values.cast(pa.date32())
+
+        any_missing = np.zeros(n, dtype=bool)
+        row_codes: dict[str, tuple[np.ndarray, list[str]]] = {}
+        for spec in self.schema.fields:
+            counts = summary.fields.setdefault(spec.name, FieldCounts()) if summary else FieldCounts()
+            if spec.column in table.column_names:
+                raw_codes, raw_distinct = _factorize(table.column(spec.column).combine_chunks())
+            else:  # optional column not supplied by this agency
+                raw_codes, raw_distinct = np.full(n, -1, dtype=np.int64), pa.array([], pa.string())
+            normalised = NORMALISERS[spec.normaliser](raw_distinct)
+            invalid_rows = (raw_codes >= 0) & normalised.invalid[np.maximum(raw_codes, 0)] if len(raw_distinct) else np.zeros(n, bool)
+            if invalid_rows.any() and self.strict and spec.normaliser in STRICT_NORMALISERS:
+                row = first_row + int(np.flatnonzero(invalid_rows)[0])
+                raise InputError(f"value cannot be read as {spec.normaliser.replace('_', ' ')}"
+                                 " (use --invalid missing to encode such values as missing)",
+                                 path=path, row=row, column=spec.column)
+            norm_codes, distinct = _factorize(normalised.values)
+            codes = np.where(raw_codes >= 0, norm_codes[np.maximum(raw_codes, 0)] if len(norm_codes) else -1, -1)
+            missing = codes < 0
+            counts.invalid += int(invalid_rows.sum())
+            counts.missing += int(missing.sum())
+            any_missing |= missing
+            distinct_list = distinct.to_pylist()
+            row_codes[spec.name] = (codes, distinct_list)
+            words, pops = self.fields[spec.name].encode(distinct_list)
+            words = np.vstack([words, np.zeros((1, spec.words), dtype=np.int64)])  # row -1 = empty
+            pops = np.append(pops, np.int16(0))
+            row_words = words[codes]
+            for i, name in enumerate(words_columns(spec.name, spec.words)):
+                out[name] = row_words[:, i]
+            out[pop_column(spec.name)] = pops[codes]
+
+        for key in self.schema.blocking:
+            part_rows = []
+            for part in key.parts:
+                codes, distinct_list = row_codes[part.split(":")[0]]
+                hashes = np.append(self.blocking.part_hashes(part, distinct_list), np.uint64(0))
+                part_rows.append(hashes[codes])
+            tokens, absent = self.blocking.tokens(key, part_rows)
+            out[block_column(key.name)] = pa.array(tokens, pa.int64(), mask=absent)
+
+        if summary is not None:
+            summary.rows += n
+            summary.rows_with_missing += int(any_missing.sum())
+        arrays = [out[f.name] if isinstance(out[f.name], (pa.Array, pa.ChunkedArray)) else pa.array(out[f.name], f.type)
+                  for f in self.arrow_schema]
+        return pa.Table.from_arrays(arrays, schema=self.arrow_schema)
+
+    @staticmethod
+    def _require_present(values: pa.Array, path: str | Path, first_row: int, column: str, message: str) -> None:
+        bad = values.is_null()
+        if pa.types.is_string(values.type):
+            bad = pc.or_(bad, pc.equal(pc.utf8_length(values), 0))
+        bad_np = pc.fill_null(bad, True).to_numpy(zero_copy_only=False)
+        if bad_np.any():
+            raise InputError(message, path=path, row=first_row + int(np.flatnonzero(bad_np)[0]), column=column)
+
+    def manifest(self, secret: bytes, summary: EncodeSummary) -> dict:
+        return {
+            "format": FORMAT_NAME,
+            "format_version": FORMAT_VERSION,
+            "simlink_version": __version__,
+            "agency": self.agency,
+            "schema_fingerprint": self.schema.fingerprint,
+            "key_check": key_check_value(secret),
+            "schema": self.schema.to_dict(),
+            "rows": summary.rows,
+            "rows_with_missing": summary.rows_with_missing,
+            "fields": {k: asdict(v) for k, v in summary.fields.items()},
+        }
+
+
+def _temporary_path(output: Path) -> Path:
+    return output.with_name(f".{output.name}.partial-{os.getpid()}")
+
+
+def encode_file(
+    input_path: str | Path,
+    output_path: str | Path,
+    *,
+    secret: bytes,
+    agency: str,
+    schema: Schema,
+    overwrite: bool = False,
+    strict: bool = True,
+    chunk_rows: int = 200_000,
+    progress: Callable[[int], None] | None = None,
+) -> EncodeSummary:
+    """Encode an agency's CSV/Parquet file into an encoded Parquet file, atomically.
+
+    Nothing is written at ``output_path`` unless the whole input encodes: the data goes to
+    a temporary file beside it, renamed into place at the end.
+    """
+    started = time.perf_counter()
+    input_path, output_path = Path(input_path), Path(output_path)
+    encoder = Encoder(schema, secret, agency, strict=strict)
+    if output_path.exists() and not overwrite:
+        raise OutputExistsError("output already exists (use --overwrite to replace it)", path=output_path)
+    if not output_path.parent.exists():
+        raise SimlinkError("output folder does not exist", path=output_path.parent)
+    from simlink.inputs import read_header
+
+    columns = encoder.input_columns(read_header(input_path))
+    summary = EncodeSummary(agency=agency, output=str(output_path))
+    seen_ids: list[np.ndarray] = []
+    temporary = _temporary_path(output_path)
+    writer = None
+    try:
+        writer = pq.ParquetWriter(temporary, encoder.arrow_schema, compression="zstd")
+        for batch in iter_batches(input_path, columns, chunk_rows=chunk_rows):
+            encoded = encoder.encode_table(batch.table, path=input_path, first_row=batch.first_row, summary=summary)
+            seen_ids.append(_hash_ids(encoded.column("record_id")))
+            writer.write_table(encoded)
+            if progress is not None:
+                progress(batch.table.num_rows)
+        if summary.rows == 0:
+            raise InputError("input file has a header but no records", path=input_path)
+        _check_unique_ids(seen_ids, input_path, schema.record.record_id)
+        summary.seconds = time.perf_counter() - started
+        writer.add_key_value_metadata({MANIFEST_KEY: json.dumps(encoder.manifest(secret, summary), sort_keys=True)})
+        writer.close()
+        writer = None
+        os.replace(temporary, output_path)
+    finally:
+        if writer is not None:
+            writer.close()
+        if temporary.exists():
+            temporary.unlink()
+    summary.seconds = time.perf_counter() - started
+    return summary
+
+
+def _hash_ids(ids: pa.ChunkedArray | pa.Array) -> np.ndarray:
+    import pandas as pd
+
+    return pd.util.hash_array(np.asarray(ids.to_numpy(zero_copy_only=False), dtype=object))
+
+
+def _check_unique_ids(chunks: list[np.ndarray], path: Path, column: str) -> None:
+    hashes = np.concatenate(chunks) if chunks else np.zeros(0, np.uint64)
+    order = np.argsort(hashes, kind="stable")
+    sorted_hashes = hashes[order]
+    dup = np.flatnonzero(sorted_hashes[1:] == sorted_hashes[:-1])
+    if len(dup):
+        later_rows = order[dup + 1]
+        raise InputError("record_id is not unique (each contact needs its own reference)",
+                         path=path, row=int(later_rows.min()) + 1, column=column)
+
+
+def read_manifest(path: str | Path) -> dict:
+    """The manifest of an encoded file; a clear error if it is not one."""
+    path = Path(path)
+    if not path.exists():
+        raise InputError("encoded file not found", path=path)
+    try:
+        metadata = pq.ParquetFile(path).metadata.metadata or {}
+    except (pa.ArrowException, OSError):
+        raise InputError("not a readable Parquet file", path=path) from None
+    raw = metadata.get(MANIFEST_KEY)
+    if raw is None:
+        raise InputError("not a simlink encoded file (no manifest); was it made by 'simlink encode'?", path=path)
+    manifest = json.loads(raw)
+    if manifest.get("format") != FORMAT_NAME or manifest.get("format_version") != FORMAT_VERSION:
+        raise InputError("encoded file format version is not supported by this simlink", path=path)
+    return manifest

@@ -1,0 +1,277 @@
+"""The linkage schema: one versioned document every agency encodes from.
+
+A schema says, per identifier field, which input column holds it, how to normalise it, how
+to cut it into tokens and how to hash those tokens into a Bloom filter; and which keyed
+blocking tokens to emit. Every party must use the same schema: its *fingerprint* (SHA-256
+of the canonical form of everything that affects the encoding) is written into each encoded
+file and the linkage step refuses files whose fingerprints differ.
+
+Input column names are *not* part of the fingerprint: agencies may map different local
+column names onto the same fields without changing the encoding.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import tomllib
+from dataclasses import asdict, dataclass, field, fields as dc_fields
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from simlink.errors import SchemaError
+from simlink.normalise import NORMALISERS
+
+SCHEMA_VERSION = 1
+# Bumped whenever the bytes an encoder writes for the same schema and key would change.
+ENCODING_FORMAT_VERSION = 1
+
+TOKEN_KINDS = ("qgram", "date_parts", "positional", "whole")
+PHONETIC = ("", "soundex", "metaphone", "nysiis")
+HASHING = ("random", "double")
+
+# Derivations usable in blocking keys, by normaliser.
+DERIVATIONS: dict[str, tuple[str, ...]] = {
+    "person_name": ("value", "first_word", "initial", "soundex", "metaphone", "nysiis"),
+    "date": ("ymd", "year", "month_day", "day_month_unordered", "year_month"),
+    "uk_postcode": ("full", "sector", "district", "area"),
+    "sex": ("value",),
+    "nhs_number": ("value",),
+    "text": ("value",),
+}
+
+
+@dataclass(frozen=True)
+class TokenSpec:
+    """How a normalised value becomes a set of tokens."""
+
+    kind: str = "qgram"
+    q: int = 2
+    padding: bool = True
+    phonetic: str = ""
+
+
+@dataclass(frozen=True)
+class Hardening:
+    """Defences against attacks on the filters (see docs/threat-model.md).
+
+    ``permute``: apply a keyed permutation to the bit positions of this field.
+    ``blip_epsilon``: 0 = off; otherwise flip each bit with probability 1/(1+e^epsilon),
+    seeded by a keyed hash of the value so equal values still give equal filters.
+    ``xor_fold``: fold the filter in half with XOR (halves its length).
+    ``balance``: append the complement of the filter so every filter has the same weight.
+    ``salt_derivation``: blocking derivation ("field:derivation") whose value salts the
+    tokens of this field, so that filters only compare within records sharing it.
+    """
+
+    permute: bool = False
+    blip_epsilon: float = 0.0
+    xor_fold: bool = False
+    balance: bool = False
+    salt_derivation: str = ""
+
+
+@dataclass(frozen=True)
+class FieldSpec:
+    """One identifier field: its input column, normaliser, tokens, filter and hardening."""
+
+    name: str
+    column: str
+    normaliser: str
+    bits: int
+    hashes: int
+    hashing: str = "random"
+    optional_column: bool = False
+    tokens: TokenSpec = field(default_factory=TokenSpec)
+    hardening: Hardening = field(default_factory=Hardening)
+
+    @property
+    def stored_bits(self) -> int:
+        """Width of the stored filter after hardening that changes the length."""
+        bits = self.bits // 2 if self.hardening.xor_fold else self.bits
+        return bits * 2 if self.hardening.balance else bits
+
+    @property
+    def words(self) -> int:
+        return self.stored_bits // 64
+
+
+@dataclass(frozen=True)
+class BlockingKey:
+    """A keyed blocking token: HMAC of the joined derivations; null if any part is missing."""
+
+    name: str
+    parts: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class RecordColumns:
+    """Input columns that describe the event rather than the person."""
+
+    record_id: str = "record_id"
+    contact_date: str = "contact_date"
+    service: str = ""
+
+
+@dataclass(frozen=True)
+class Schema:
+    name: str
+    fields: tuple[FieldSpec, ...]
+    blocking: tuple[BlockingKey, ...]
+    record: RecordColumns = field(default_factory=RecordColumns)
+    version: int = SCHEMA_VERSION
+
+    def field(self, name: str) -> FieldSpec:
+        for f in self.fields:
+            if f.name == name:
+                return f
+        raise KeyError(name)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The full document, defaults filled in (what ``schema show`` prints)."""
+        doc = asdict(self)
+        doc["blocking"] = [{"name": b.name, "parts": list(b.parts)} for b in self.blocking]
+        return doc
+
+    def encoding_dict(self) -> dict[str, Any]:
+        """Everything that changes the encoded bytes — and nothing local to one agency."""
+        doc = self.to_dict()
+        doc.pop("record")
+        doc.pop("name")
+        for f in doc["fields"]:
+            f.pop("column")
+            f.pop("optional_column")
+        doc["encoding_format_version"] = ENCODING_FORMAT_VERSION
+        return doc
+
+    @property
+    def fingerprint(self) -> str:
+        canonical = json.dumps(self.encoding_dict(), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
+# ---------------------------------------------------------------------------- loading
+
+
+def _check_keys(table: dict[str, Any], allowed: set[str], where: str, source: str) -> None:
+    unknown = sorted(set(table) - allowed)
+    if unknown:
+        raise SchemaError(f"{where}: unknown key(s) {', '.join(unknown)}; allowed: {', '.join(sorted(allowed))}", path=source)
+
+
+def _build(cls: type, table: dict[str, Any], where: str, source: str) -> Any:
+    allowed = {f.name for f in dc_fields(cls)}
+    _check_keys(table, allowed, where, source)
+    try:
+        return cls(**table)
+    except TypeError as exc:  # a required key is missing
+        missing = sorted(a for a in allowed if a not in table)
+        raise SchemaError(f"{where}: missing key(s) among {', '.join(missing)}", path=source) from exc
+
+
+def _expect(condition: bool, message: str, source: str) -> None:
+    if not condition:
+        raise SchemaError(message, path=source)
+
+
+def _validate_field(f: FieldSpec, where: str, source: str) -> None:
+    _expect(isinstance(f.name, str) and f.name.isidentifier() and f.name.islower(),
+            f"{where}: name must be a lower-case identifier such as 'given_name'", source)
+    _expect(isinstance(f.column, str) and f.column != "", f"{where}: column must be a non-empty string", source)
+    _expect(f.normaliser in NORMALISERS,
+            f"{where}: normaliser must be one of {', '.join(NORMALISERS)}", source)
+    _expect(isinstance(f.bits, int) and 64 <= f.bits <= 4096 and f.bits % 64 == 0,
+            f"{where}: bits must be a multiple of 64 between 64 and 4096 (filters are stored as 64-bit words)", source)
+    _expect(isinstance(f.hashes, int) and 1 <= f.hashes <= 64, f"{where}: hashes must be an integer from 1 to 64", source)
+    _expect(f.hashing in HASHING, f"{where}: hashing must be one of {', '.join(HASHING)}", source)
+    t = f.tokens
+    _expect(t.kind in TOKEN_KINDS, f"{where}.tokens: kind must be one of {', '.join(TOKEN_KINDS)}", source)
+    _expect(isinstance(t.q, int) and 1 <= t.q <= 3, f"{where}.tokens: q must be 1, 2 or 3", source)
+    _expect(t.phonetic in PHONETIC, f"{where}.tokens: phonetic must be one of {', '.join(repr(p) for p in PHONETIC)}", source)
+    _expect(t.kind != "date_parts" or f.normaliser == "date",
+            f"{where}.tokens: kind 'date_parts' needs normaliser 'date'", source)
+    _expect(t.phonetic == "" or f.normaliser == "person_name",
+            f"{where}.tokens: phonetic tokens need normaliser 'person_name'", source)
+    h = f.hardening
+    _expect(isinstance(h.blip_epsilon, (int, float)) and h.blip_epsilon >= 0,
+            f"{where}.hardening: blip_epsilon must be >= 0 (0 = off)", source)
+    _expect(not h.xor_fold or f.bits >= 128, f"{where}.hardening: xor_fold needs bits >= 128", source)
+
+
+def _parse_part(part: str, fields_by_name: dict[str, FieldSpec], where: str, source: str) -> tuple[FieldSpec, str]:
+    field_name, _, derivation = part.partition(":")
+    _expect(field_name in fields_by_name, f"{where}: '{part}' names no field of this schema", source)
+    f = fields_by_name[field_name]
+    allowed = DERIVATIONS[f.normaliser]
+    _expect(derivation in allowed, f"{where}: '{part}': derivation must be one of {', '.join(allowed)}", source)
+    return f, derivation
+
+
+def schema_from_dict(doc: dict[str, Any], source: str = "<schema>") -> Schema:
+    """Build and validate a schema from a parsed document; errors name the offending key."""
+    _check_keys(doc, {"version", "name", "record", "fields", "blocking"}, "schema", source)
+    _expect(doc.get("version") == SCHEMA_VERSION, f"schema: version must be {SCHEMA_VERSION}", source)
+    record = _build(RecordColumns, dict(doc.get("record", {})), "record", source)
+    raw_fields = doc.get("fields") or []
+    _expect(isinstance(raw_fields, list) and len(raw_fields) > 0, "schema: at least one [[fields]] entry is needed", source)
+    parsed: list[FieldSpec] = []
+    for i, raw in enumerate(raw_fields):
+        where = f"fields[{i}]"
+        raw = dict(raw)
+        tokens = _build(TokenSpec, dict(raw.pop("tokens", {})), f"{where}.tokens", source)
+        hardening = _build(Hardening, dict(raw.pop("hardening", {})), f"{where}.hardening", source)
+        spec = _build(FieldSpec, {**raw, "tokens": tokens, "hardening": hardening}, where, source)
+        _validate_field(spec, f"{where} ({spec.name})", source)
+        parsed.append(spec)
+    names = [f.name for f in parsed]
+    _expect(len(set(names)) == len(names), "schema: field names must be unique", source)
+    by_name = {f.name: f for f in parsed}
+    for f in parsed:
+        if f.hardening.salt_derivation:
+            _parse_part(f.hardening.salt_derivation, by_name, f"fields ({f.name}).hardening.salt_derivation", source)
+    blocking: list[BlockingKey] = []
+    for i, raw in enumerate(doc.get("blocking") or []):
+        where = f"blocking[{i}]"
+        _check_keys(raw, {"name", "parts"}, where, source)
+        name, parts = raw.get("name"), raw.get("parts")
+        _expect(isinstance(name, str) and name.isidentifier() and name.islower(),
+                f"{where}: name must be a lower-case identifier", source)
+        _expect(isinstance(parts, list) and len(parts) > 0, f"{where}: parts must be a non-empty list", source)
+        for part in parts:
+            _parse_part(str(part), by_name, f"{where} ({name})", source)
+        blocking.append(BlockingKey(name, tuple(str(p) for p in parts)))
+    block_names = [b.name for b in blocking]
+    _expect(len(set(block_names)) == len(block_names), "schema: blocking key names must be unique", source)
+    return Schema(
+        name=str(doc.get("name", "unnamed")),
+        fields=tuple(parsed),
+        blocking=tuple(blocking),
+        record=record,
+        version=SCHEMA_VERSION,
+    )
+
+
+def load_schema(path: str | Path | None = None) -> Schema:
+    """Read a TOML schema; ``None`` means the default schema shipped with simlink."""
+    if path is None:
+        text = resources.files("simlink.data").joinpath("default_schema.toml").read_text("utf-8")
+        source = "default schema"
+    else:
+        source = str(path)
+        try:
+            text = Path(path).read_text("utf-8")
+        except FileNotFoundError:
+            raise SchemaError("schema file not found", path=source) from None
+        except (OSError, UnicodeDecodeError):
+            raise SchemaError("schema file cannot be read as UTF-8 text", path=source) from None
+    try:
+        doc = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise SchemaError(f"not valid TOML ({exc})", path=source) from None
+    return schema_from_dict(doc, source)
+
+
+def schema_from_json(text: str, source: str) -> Schema:
+    """Rebuild a schema stored in an encoded file's manifest."""
+    return schema_from_dict(json.loads(text), source)
