@@ -17,6 +17,7 @@ from simlink.keys import KeyedHash, derive_key
 from simlink.schema import BlockingKey, Schema
 
 _CACHE_LIMIT = 2_000_000
+IDENTITY_DERIVATIONS = frozenset({"value", "ymd", "full"})
 
 
 def _first_word(v: str) -> str:
@@ -75,9 +76,15 @@ class BlockingEncoder:
             for key in schema.blocking
         }
 
-    def part_hashes(self, part: str, distinct_values: list[str | None]) -> np.ndarray:
-        """Keyed 64-bit hash of one part for each distinct normalised value (0 = missing)."""
+    def part_hashes(self, part: str, distinct_values: list[str], filter_words: np.ndarray) -> np.ndarray:
+        """Keyed 64-bit hash of one part for each distinct normalised value (0 = missing).
+
+        A part that is the whole value is hashed from the value's filter words, which are
+        already keyed and equal exactly when the values are equal: no extra HMAC per value.
+        """
         field_name, derivation = part.split(":")
+        if derivation in IDENTITY_DERIVATIONS:
+            return self._words_hash(part, filter_words)
         derive = DERIVE[(self.schema.field(field_name).normaliser, derivation)]
         out = np.zeros(len(distinct_values), dtype=np.uint64)
         for i, value in enumerate(distinct_values):
@@ -95,6 +102,19 @@ class BlockingEncoder:
                 self._cache[message] = cached
             out[i] = cached
         return out
+
+    def _words_hash(self, part: str, filter_words: np.ndarray) -> np.ndarray:
+        state = np.full(filter_words.shape[0], self._part_salt(part), dtype=np.uint64)
+        for column in filter_words.view(np.uint64).T:
+            state = _splitmix64(state ^ column)
+        return state | np.uint64(1)
+
+    def _part_salt(self, part: str) -> np.uint64:
+        salt = self._cache.get("\x00salt\x00" + part)
+        if salt is None:
+            salt = int.from_bytes(self._hash.digest(b"part:" + part.encode("utf-8"))[:8], "little")
+            self._cache["\x00salt\x00" + part] = salt
+        return np.uint64(salt)
 
     def tokens(self, key: BlockingKey, part_values: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
         """Combine per-row part hashes into (token int64, missing bool) per row."""

@@ -10,6 +10,7 @@ distinct values at once as a boolean matrix, hardened, then packed into little-e
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 
 from simlink.keys import KeyedHash, derive_key
 from simlink.schema import FieldSpec
@@ -38,8 +39,11 @@ class FieldEncoder:
         self.spec = spec
         context = f"{fingerprint}/{spec.name}"
         self._hash = KeyedHash(derive_key(secret, "field", context))
-        self._positions: dict[tuple[int, int] | tuple[int, str], np.ndarray] = {}
+        self._words_cache: dict[tuple[int, int] | tuple[int, str], np.ndarray] = {}
         h = spec.hardening
+        # BLIP, folding and balancing work on the bit matrix; a plain permutation can be
+        # applied to token positions instead, which keeps the fast word-OR path.
+        self._needs_bits = h.blip_epsilon > 0 or h.xor_fold or h.balance
         self._blip_hash = KeyedHash(derive_key(secret, "blip", context)) if h.blip_epsilon > 0 else None
         self._permutation = None
         if h.permute or h.balance:
@@ -62,42 +66,62 @@ class FieldEncoder:
         words = np.frombuffer(stream[: 4 * k], dtype=">u4").astype(np.int64)
         return words % bits
 
-    def _positions_for(self, tokens: Tokens) -> np.ndarray:
-        """(n_tokens, k) bit positions, hashing only tokens not seen before."""
-        k = self.spec.hashes
-        if len(tokens.code) == 0:
-            return np.zeros((0, k), dtype=np.int64)
-        string_token = tokens.strings != ()
-        if string_token:
-            keys = [(int(t), tokens.strings[c]) for t, c in zip(tokens.tag, tokens.code)]
-            uniq = list(dict.fromkeys(keys))
-            index = {key: i for i, key in enumerate(uniq)}
-            inverse = np.fromiter((index[key] for key in keys), dtype=np.int64, count=len(keys))
+    def _token_keys(self, tokens: Tokens) -> tuple[np.ndarray, list]:
+        """Factorise tokens into (inverse index, distinct cache keys) without sorting."""
+        if tokens.strings:
+            labels = [tokens.strings[c] for c in tokens.code]
+            inverse, uniques = pd.factorize(pd.Series(labels, dtype=object), sort=False)
+            tag = int(tokens.tag[0]) if len(tokens.tag) else 0
+            return inverse.astype(np.int64), [(tag, str(u)) for u in uniques]
+        # Codes fit in 63 bits for q <= 3 only when the tag is constant; date parts
+        # (the only mixed-tag group) have small codes, so tag and code pack into one key.
+        if len(tokens.tag) and tokens.tag.min() != tokens.tag.max():
+            combined = (tokens.tag << 40) | tokens.code
         else:
-            pairs = np.stack([tokens.tag, tokens.code], axis=1)
-            uniq_arr, inverse = np.unique(pairs, axis=0, return_inverse=True)
-            inverse = inverse.reshape(-1)
-            uniq = [(int(t), int(c)) for t, c in uniq_arr]
-        table = np.empty((len(uniq), k), dtype=np.int64)
-        for i, key in enumerate(uniq):
-            cached = self._positions.get(key)
-            if cached is None:
-                tag, code = key
-                message = (bytes([tag]) + code.encode("utf-8")) if isinstance(code, str) else token_message(tag, code, ())
-                cached = self._token_positions(message)
-                self._positions[key] = cached
-            table[i] = cached
-        return table[inverse]
+            combined = tokens.code
+        inverse, uniques = pd.factorize(combined, sort=False)
+        if len(tokens.tag) and tokens.tag.min() != tokens.tag.max():
+            keys = [(int(u) >> 40, int(u) & ((1 << 40) - 1)) for u in uniques]
+        else:
+            tag = int(tokens.tag[0]) if len(tokens.tag) else 0
+            keys = [(tag, int(u)) for u in uniques]
+        return inverse.astype(np.int64), keys
 
-    # -- filters ---------------------------------------------------------------------
+    def _token_words(self, key: tuple[int, int] | tuple[int, str]) -> np.ndarray:
+        """Packed filter words of a single token (its k bits), cached per token."""
+        cached = self._words_cache.get(key)
+        if cached is None:
+            tag, code = key
+            message = (bytes([tag]) + code.encode("utf-8")) if isinstance(code, str) else token_message(tag, code, ())
+            positions = self._token_positions(message)
+            if self._permutation is not None and not self._needs_bits:
+                positions = self._permutation[positions]
+            row = np.zeros(self.spec.bits, dtype=bool)
+            row[positions] = True
+            cached = pack(row[None, :])[0].view(np.uint64)
+            self._words_cache[key] = cached
+        return cached
+
+    def unhardened_words(self, values: list[str]) -> np.ndarray:
+        """(n_values, bits/64) uint64: OR of the cached words of each value's tokens."""
+        n, width = len(values), self.spec.bits // 64
+        out = np.zeros((n, width), dtype=np.uint64)
+        for tokens in tokenise(values, self.spec.tokens):
+            if len(tokens.code) == 0:
+                continue
+            inverse, keys = self._token_keys(tokens)
+            table = np.stack([self._token_words(k) for k in keys])
+            per_token = table[inverse]
+            owners = tokens.value_index  # non-decreasing within a token group
+            starts = np.searchsorted(owners, np.arange(n))
+            has_tokens = np.bincount(owners, minlength=n) > 0
+            reduced = np.bitwise_or.reduceat(per_token, np.minimum(starts, len(owners) - 1), axis=0)
+            out |= np.where(has_tokens[:, None], reduced, np.uint64(0))
+        return out
+
     def bit_matrix(self, values: list[str]) -> np.ndarray:
         """(n_values, bits) boolean matrix of the unhardened filters."""
-        matrix = np.zeros((len(values), self.spec.bits), dtype=bool)
-        for tokens in tokenise(values, self.spec.tokens):
-            positions = self._positions_for(tokens)
-            rows = np.repeat(tokens.value_index, positions.shape[1])
-            matrix[rows, positions.reshape(-1)] = True
-        return matrix
+        return unpack(self.unhardened_words(values).view(np.int64))
 
     def harden(self, matrix: np.ndarray, values: list[str]) -> np.ndarray:
         """Apply the field's hardening, in a fixed order: BLIP, XOR-fold, balance, permute."""
@@ -120,14 +144,18 @@ class FieldEncoder:
             matrix = matrix[:, :half] ^ matrix[:, half:]
         if h.balance:
             matrix = np.concatenate([matrix, ~matrix], axis=1)
-        if self._permutation is not None:
+        if self._permutation is not None and self._needs_bits:
             matrix = matrix[:, self._permutation]
         return matrix
 
     def encode(self, values: list[str]) -> tuple[np.ndarray, np.ndarray]:
         """Packed words (n, words) int64 and popcounts (n,) int16 for distinct values."""
-        matrix = self.harden(self.bit_matrix(values), values)
-        return pack(matrix), matrix.sum(axis=1).astype(np.int16)
+        if self._needs_bits:
+            words = pack(self.harden(self.bit_matrix(values), values))
+        else:  # no bit-level hardening: permutation (if any) is already in the token words
+            words = self.unhardened_words(values).view(np.int64)
+        pops = np.bitwise_count(words.view(np.uint64)).sum(axis=1, dtype=np.int64).astype(np.int16)
+        return words, pops
 
 
 def pack(matrix: np.ndarray) -> np.ndarray:

@@ -151,10 +151,12 @@ class Encoder:
             out["service"] = pc.if_else(empty, self.agency, service)
         else:
             out["service"] = out["agency"]
-        contact = normalise_date(table.column(record.contact_date))
-        self._require_present(contact.values, path, first_row, record.contact_date,
+        contact_codes, contact_distinct = _factorize(table.column(record.contact_date).combine_chunks())
+        contact = normalise_date(contact_distinct).values.cast(pa.date32())
+        contact_rows = pc.take(contact, pa.array(contact_codes, mask=contact_codes < 0))
+        self._require_present(contact_rows, path, first_row, record.contact_date,
                               "contact date is missing or not a date (expected e.g. 2025-03-31 or 31/03/2025)")
-        out["contact_date"] = contact.values.cast(pa.date32())
+        out["contact_date"] = contact_rows
 
         any_missing = np.zeros(n, dtype=bool)
         row_codes: dict[str, tuple[np.ndarray, list[str]]] = {}
@@ -178,8 +180,8 @@ class Encoder:
             counts.missing += int(missing.sum())
             any_missing |= missing
             distinct_list = distinct.to_pylist()
-            row_codes[spec.name] = (codes, distinct_list)
             words, pops = self.fields[spec.name].encode(distinct_list)
+            row_codes[spec.name] = (codes, distinct_list, words)
             words = np.vstack([words, np.zeros((1, spec.words), dtype=np.int64)])  # row -1 = empty
             pops = np.append(pops, np.int16(0))
             row_words = words[codes]
@@ -190,8 +192,8 @@ class Encoder:
         for key in self.schema.blocking:
             part_rows = []
             for part in key.parts:
-                codes, distinct_list = row_codes[part.split(":")[0]]
-                hashes = np.append(self.blocking.part_hashes(part, distinct_list), np.uint64(0))
+                codes, distinct_list, words = row_codes[part.split(":")[0]]
+                hashes = np.append(self.blocking.part_hashes(part, distinct_list, words), np.uint64(0))
                 part_rows.append(hashes[codes])
             tokens, absent = self.blocking.tokens(key, part_rows)
             out[block_column(key.name)] = pa.array(tokens, pa.int64(), mask=absent)

@@ -81,6 +81,15 @@ def _find_bad_csv_row(path: Path, expected: int) -> int | None:
     return None
 
 
+def _parse_error(path: Path, width: int) -> InputError:
+    """pyarrow's parse errors quote the row's text; re-state them without it."""
+    bad = _find_bad_csv_row(path, width)
+    if bad is None:
+        return InputError("not a readable CSV file", path=path)
+    return InputError(f"malformed CSV: row has a different number of fields than the header ({width})",
+                      path=path, row=bad)
+
+
 def _to_strings(table: pa.Table, path: Path, first_row: int) -> pa.Table:
     """Cast every column to UTF-8 text; name the first row and column that is not UTF-8."""
     columns = []
@@ -142,18 +151,14 @@ def iter_batches(path: str | Path, columns: list[str], chunk_rows: int = 200_000
     try:
         reader = pacsv.open_csv(path, read_options=read_options, convert_options=convert)
     except pa.ArrowInvalid:
-        raise InputError("not a readable CSV file", path=path) from None
+        raise _parse_error(path, len(header)) from None
     while True:
         try:
             record_batch = reader.read_next_batch()
         except StopIteration:
             break
         except pa.ArrowInvalid:
-            bad = _find_bad_csv_row(path, len(header))
-            raise InputError(
-                f"malformed CSV: row has a different number of fields than the header ({len(header)})",
-                path=path, row=bad,
-            ) from None
+            raise _parse_error(path, len(header)) from None
         table = pa.Table.from_batches([record_batch])
         if table.num_rows == 0:
             continue

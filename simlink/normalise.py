@@ -146,20 +146,19 @@ def parse_dates(values: pa.Array, pivot_year: int | None = None) -> tuple[np.nda
         ok = found.is_valid().to_numpy(zero_copy_only=False) & ~done
         if not ok.any():
             continue
-        ys = found.field("y").to_numpy(zero_copy_only=False)
-        ms = found.field("m")
-        ds = found.field("d").to_numpy(zero_copy_only=False)
-        idx = np.flatnonzero(ok)
-        year[idx] = np.array([int(ys[i]) for i in idx], dtype=np.int64)
-        two_digit[idx] = np.array([len(ys[i]) == 2 for i in idx], dtype=bool)
-        day[idx] = np.array([int(ds[i]) for i in idx], dtype=np.int64)
-        month_text = ms.to_numpy(zero_copy_only=False)
-        if month_text[idx[0]].isdigit():
-            month[idx] = np.array([int(month_text[i]) for i in idx], dtype=np.int64)
+        ok_mask = pa.array(ok)
+        ys = pc.if_else(ok_mask, found.field("y"), "0")
+        year = np.where(ok, pc.cast(ys, pa.int64()).to_numpy(zero_copy_only=False), year)
+        two_digit |= ok & (pc.utf8_length(ys).to_numpy(zero_copy_only=False) == 2)
+        ds = pc.if_else(ok_mask, found.field("d"), "0")
+        day = np.where(ok, pc.cast(ds, pa.int64()).to_numpy(zero_copy_only=False), day)
+        ms = pc.if_else(ok_mask, found.field("m"), "0")
+        if pc.all(pc.match_substring_regex(ms, r"^[0-9]+$")).as_py():
+            month = np.where(ok, pc.cast(ms, pa.int64()).to_numpy(zero_copy_only=False), month)
         else:
-            pos = pc.index_in(pc.take(ms, pa.array(idx)), month_names).to_numpy(zero_copy_only=False)
-            known = ~np.isnan(pos.astype(float))
-            month[idx[known]] = month_numbers[pos[known].astype(np.int64)]
+            pos = pc.fill_null(pc.index_in(ms, month_names), -1).to_numpy(zero_copy_only=False)
+            known = ok & (pos >= 0)
+            month = np.where(known, month_numbers[np.maximum(pos, 0)], month)
         done |= ok
     year = _two_digit_year(year, two_digit, pivot)
     valid = done & (month >= 1) & (month <= 12) & (day >= 1) & (year >= 1850) & (year <= 2200)
@@ -170,18 +169,21 @@ def parse_dates(values: pa.Array, pivot_year: int | None = None) -> tuple[np.nda
     return np.where(valid, year, 0), np.where(valid, month, 0), np.where(valid, day, 0)
 
 
+def to_date32(year: np.ndarray, month: np.ndarray, day: np.ndarray) -> pa.Array:
+    """Date array from components; entries with year 0 become null."""
+    ok = year > 0
+    months = (np.where(ok, year, 1970) - 1970) * 12 + np.where(ok, month, 1) - 1
+    days = months.astype("datetime64[M]").astype("datetime64[D]") + (np.where(ok, day, 1) - 1)
+    return pa.array(days.astype("datetime64[D]"), type=pa.date32(), mask=~ok)
+
+
 def date(values: pa.Array, pivot_year: int | None = None) -> Normalised:
     """Canonical ISO date; see :func:`parse_dates` for the formats understood."""
     v = _blank_to_null(pc.utf8_trim_whitespace(_as_strings(values)))
     present = v.is_valid().to_numpy(zero_copy_only=False)
     year, month, day = parse_dates(v, pivot_year)
-    ok = year > 0
-    iso = np.char.add(
-        np.char.add(np.char.zfill(year.astype(str), 4), "-"),
-        np.char.add(np.char.add(np.char.zfill(month.astype(str), 2), "-"), np.char.zfill(day.astype(str), 2)),
-    )
-    out = pa.array(iso, type=pa.string(), mask=~ok)
-    return Normalised(out, present & ~ok)
+    out = to_date32(year, month, day).cast(pa.string())
+    return Normalised(out, present & (year == 0))
 
 
 _SEX_CODES = {

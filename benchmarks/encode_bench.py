@@ -1,0 +1,106 @@
+"""Encoding throughput and peak memory on generated agency records.
+
+Usage: python benchmarks/encode_bench.py [--rows 1000000] [--chunk-rows 200000]
+
+Generates a CSV of the given size (random but realistic shapes: names from a syllable
+grammar with a heavy-tailed frequency, dates in several formats, UK-format postcodes,
+NHS numbers), then runs ``encode_file`` in a child process and reports records/second
+(wall clock, one process pinned to one core) and peak resident memory.
+Writes benchmarks/results/encode_bench.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+RESULTS = Path(__file__).resolve().parent / "results"
+SYLLABLES = ["an", "bel", "car", "dan", "el", "fer", "gar", "han", "is", "jo", "kel", "li", "mar",
+             "nor", "ol", "pat", "quin", "ros", "sam", "tor", "ul", "vin", "wil", "xan", "yor", "zel"]
+
+
+def _names(rng: np.random.Generator, n: int, vocabulary: int) -> np.ndarray:
+    words = np.array(["".join(rng.choice(SYLLABLES, size=rng.integers(2, 4))).title() for _ in range(vocabulary)])
+    ranks = np.minimum(rng.zipf(1.3, size=n), vocabulary) - 1
+    return words[ranks]
+
+
+def generate(rows: int, path: Path, seed: int = 7) -> None:
+    rng = np.random.default_rng(seed)
+    dob = pd.to_datetime("1940-01-01") + pd.to_timedelta(rng.integers(0, 365 * 65, rows), unit="D")
+    contact = pd.to_datetime("2024-01-01") + pd.to_timedelta(rng.integers(0, 730, rows), unit="D")
+    area = np.array(["B", "M", "LS", "SW", "NE", "CF", "G", "EH", "BS", "L"])[rng.integers(0, 10, rows)]
+    postcode = (pd.Series(area) + pd.Series(rng.integers(1, 30, rows)).astype(str) + " "
+                + pd.Series(rng.integers(0, 10, rows)).astype(str)
+                + pd.Series(np.array(list("ABDEFGHJLNPQRSTUWXYZ"))[rng.integers(0, 20, rows)])
+                + pd.Series(np.array(list("ABDEFGHJLNPQRSTUWXYZ"))[rng.integers(0, 20, rows)]))
+    frame = pd.DataFrame({
+        "record_id": [f"R{i:09d}" for i in range(rows)],
+        "given_name": _names(rng, rows, 3000),
+        "family_name": _names(rng, rows, 40000),
+        "date_of_birth": np.where(rng.random(rows) < 0.5, dob.strftime("%d/%m/%Y"), dob.strftime("%Y-%m-%d")),
+        "sex": rng.choice(["M", "F", "1", "2", "male", "female", ""], size=rows),
+        "postcode": postcode,
+        "contact_date": contact.strftime("%Y-%m-%d"),
+        "nhs_number": pd.Series(rng.integers(4_000_000_000, 9_999_999_999, rows)).astype(str),
+    })
+    frame.to_csv(path, index=False)
+
+
+def _child(csv_path: str, out_path: str, chunk_rows: int) -> None:
+    os.sched_setaffinity(0, {sorted(os.sched_getaffinity(0))[0]})  # one core, honestly
+    from simlink.encode import encode_file
+    from simlink.schema import load_schema
+
+    summary = encode_file(csv_path, out_path, secret=b"k" * 32, agency="police", schema=load_schema(),
+                          overwrite=True, chunk_rows=chunk_rows)
+    peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    print(json.dumps({"rows": summary.rows, "seconds": summary.seconds, "peak_rss_mib": peak_kib / 1024}))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--chunk-rows", type=int, default=200_000)
+    parser.add_argument("--child", nargs=2, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        _child(args.child[0], args.child[1], args.chunk_rows)
+        return
+    with tempfile.TemporaryDirectory() as tmp:
+        csv_path, out_path = Path(tmp) / "agency.csv", Path(tmp) / "encoded.parquet"
+        started = time.perf_counter()
+        generate(args.rows, csv_path)
+        print(f"generated {args.rows:,} records in {time.perf_counter() - started:.1f} s "
+              f"({csv_path.stat().st_size / 1e6:.0f} MB CSV)")
+        result = subprocess.run(
+            [sys.executable, __file__, "--child", str(csv_path), str(out_path), "--chunk-rows", str(args.chunk_rows)],
+            check=True, capture_output=True, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"},
+        )
+        figures = json.loads(result.stdout.strip().splitlines()[-1])
+        figures.update(
+            records_per_second=figures["rows"] / figures["seconds"],
+            output_mb=out_path.stat().st_size / 1e6,
+            chunk_rows=args.chunk_rows,
+            machine=f"{platform.machine()} {os.cpu_count()} cores, Python {platform.python_version()}",
+        )
+    print(f"encode: {figures['rows']:,} records in {figures['seconds']:.1f} s = "
+          f"{figures['records_per_second']:,.0f} records/s; peak RSS {figures['peak_rss_mib']:,.0f} MiB; "
+          f"output {figures['output_mb']:.0f} MB")
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / "encode_bench.json").write_text(json.dumps(figures, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()

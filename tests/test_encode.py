@@ -1,0 +1,175 @@
+"""Keyed Bloom-filter encoding: determinism, key dependence, similarity, missing values."""
+
+from __future__ import annotations
+
+import os
+import stat
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from conftest import AGENCY_ROWS, HEADER, write_csv
+from simlink.bloom import dice, unpack
+from simlink.encode import Encoder, encode_file, pop_column, read_manifest, words_columns
+from simlink.errors import KeyFileError, OutputExistsError
+from simlink.keys import generate_key_file, key_check_value, read_key_file
+from simlink.schema import load_schema
+
+SCHEMA = load_schema()
+FILTER_COLUMNS = [c for f in SCHEMA.fields for c in [*words_columns(f.name, f.words), pop_column(f.name)]]
+
+
+def _encode(csv_path: Path, key_path: Path, out: Path, agency: str = "police") -> pa.Table:
+    encode_file(csv_path, out, secret=read_key_file(key_path), agency=agency, schema=SCHEMA)
+    return pq.read_table(out)
+
+
+def _filters(table: pa.Table, field: str) -> np.ndarray:
+    spec = SCHEMA.field(field)
+    words = np.column_stack([table.column(c).to_numpy() for c in words_columns(field, spec.words)])
+    return unpack(words)
+
+
+def _name_filters(names: list[str], secret: bytes = b"s" * 32, field: str = "family_name") -> np.ndarray:
+    n = len(names)
+    table = pa.table({
+        "record_id": [str(i) for i in range(n)], "contact_date": ["2025-01-01"] * n,
+        "given_name": names if field == "given_name" else ["x"] * n,
+        "family_name": names if field == "family_name" else ["x"] * n,
+        "date_of_birth": [""] * n, "sex": [""] * n, "postcode": [""] * n,
+    })
+    encoded = Encoder(SCHEMA, secret, "police").encode_table(table)
+    return _filters(encoded, field)
+
+
+def test_same_key_and_schema_give_byte_identical_files(agency_csv, key_file, tmp_path) -> None:
+    _encode(agency_csv, key_file, tmp_path / "a.parquet")
+    _encode(agency_csv, key_file, tmp_path / "b.parquet")
+    assert (tmp_path / "a.parquet").read_bytes() == (tmp_path / "b.parquet").read_bytes()
+
+
+def test_other_key_gives_other_filters_and_tokens(agency_csv, key_file, other_key_file, tmp_path) -> None:
+    a = _encode(agency_csv, key_file, tmp_path / "a.parquet")
+    b = _encode(agency_csv, other_key_file, tmp_path / "b.parquet")
+    for field in ("given_name", "family_name", "date_of_birth", "postcode"):
+        assert not np.array_equal(_filters(a, field), _filters(b, field))
+    assert a.column("blk__dob").to_pylist() != b.column("blk__dob").to_pylist()
+    assert read_manifest(tmp_path / "a.parquet")["key_check"] != read_manifest(tmp_path / "b.parquet")["key_check"]
+
+
+def test_equal_identifiers_written_differently_get_equal_filters(key_file, tmp_path) -> None:
+    rows = [
+        ("A1", "John", "O'Brien", "12/05/1980", "M", "sw1a1aa", "2025-01-01", "943 476 5919"),
+        ("A2", "  JOHN ", "Obrien", "1980-05-12", "male", "SW1A 1AA", "01/01/2025", "9434765919"),
+    ]
+    table = _encode(write_csv(tmp_path / "in.csv", rows), key_file, tmp_path / "out.parquet")
+    for field in ("given_name", "family_name", "date_of_birth", "sex", "postcode", "nhs_number"):
+        f = _filters(table, field)
+        assert np.array_equal(f[0], f[1]), field
+    blocks = [c for c in table.column_names if c.startswith("blk__")]
+    assert all(table.column(c)[0] == table.column(c)[1] for c in blocks)
+
+
+def test_dice_high_for_near_identical_names_low_for_unrelated() -> None:
+    names = ["catherine", "katherine", "catherin", "mohammed", "muhammad", "smith", "smyth", "wojcik"]
+    f = _name_filters(names)
+    assert dice(f[0], f[1]) > 0.75  # catherine / katherine
+    assert dice(f[0], f[2]) > 0.85  # one letter dropped
+    assert dice(f[3], f[4]) > 0.5   # mohammed / muhammad
+    assert dice(f[5], f[6]) > 0.5   # smith / smyth
+    for i, j in [(0, 3), (0, 5), (3, 7), (5, 7), (1, 4)]:
+        assert dice(f[i], f[j]) < 0.3, (names[i], names[j])
+
+
+def test_filter_fill_is_moderate() -> None:
+    """Unrelated names must score low: filters should be far from full (see docs/encoding.md)."""
+    f = _name_filters(["christopher", "alexandra", "smith", "li"])
+    fill = f.mean(axis=1)
+    assert (fill > 0.01).all() and (fill < 0.4).all()
+
+
+def test_missing_optional_values_encode_as_empty_filters_and_are_counted(key_file, tmp_path) -> None:
+    rows = [("A1", "", "Patel", "", "", "", "2025-01-01", ""), ("A2", "Asha", "Patel", "1/1/1990", "F", "LE4 6AG", "2025-01-02", "")]
+    out = tmp_path / "out.parquet"
+    summary = encode_file(write_csv(tmp_path / "in.csv", rows), out, secret=read_key_file(key_file),
+                          agency="police", schema=SCHEMA)
+    table = pq.read_table(out)
+    assert table.num_rows == 2  # nothing dropped
+    assert table.column(pop_column("given_name")).to_pylist() == [0, table.column(pop_column("given_name"))[1].as_py()]
+    assert table.column(pop_column("given_name"))[1].as_py() > 0
+    assert _filters(table, "date_of_birth")[0].sum() == 0
+    assert table.column("blk__dob")[0].as_py() is None and table.column("blk__dob")[1].as_py() is not None
+    assert summary.rows == 2 and summary.rows_with_missing == 2  # nhs_number missing in both
+    assert summary.fields["given_name"].missing == 1 and summary.fields["date_of_birth"].missing == 1
+    assert "rows with a missing field: 2" in summary.line()
+
+
+def test_absent_optional_column_is_allowed(key_file, tmp_path) -> None:
+    rows = [r[:7] for r in AGENCY_ROWS]
+    table = _encode(write_csv(tmp_path / "in.csv", rows, HEADER[:7]), key_file, tmp_path / "out.parquet")
+    assert set(table.column(pop_column("nhs_number")).to_pylist()) == {0}
+
+
+def test_invalid_values_can_be_encoded_as_missing_and_are_counted(key_file, tmp_path) -> None:
+    rows = [("A1", "Ann", "Lee", "31/02/1980", "Q", "NFA", "2025-01-01", "12")]
+    summary = encode_file(write_csv(tmp_path / "in.csv", rows), tmp_path / "out.parquet",
+                          secret=read_key_file(key_file), agency="police", schema=SCHEMA, strict=False)
+    assert {k: v.invalid for k, v in summary.fields.items() if v.invalid} == {
+        "date_of_birth": 1, "sex": 1, "postcode": 1, "nhs_number": 1}
+
+
+def test_manifest_carries_fingerprint_and_key_check_but_not_the_key(agency_csv, key_file, tmp_path) -> None:
+    out = tmp_path / "out.parquet"
+    _encode(agency_csv, key_file, out)
+    manifest = read_manifest(out)
+    secret = read_key_file(key_file)
+    assert manifest["schema_fingerprint"] == SCHEMA.fingerprint
+    assert manifest["key_check"] == key_check_value(secret)
+    assert manifest["rows"] == len(AGENCY_ROWS) and manifest["agency"] == "police"
+    raw = out.read_bytes()
+    assert secret.hex().encode() not in raw and secret not in raw
+
+
+def test_chunked_encoding_equals_single_chunk(agency_csv, key_file, tmp_path) -> None:
+    secret = read_key_file(key_file)
+    encode_file(agency_csv, tmp_path / "one.parquet", secret=secret, agency="police", schema=SCHEMA)
+    big_rows = [(f"R{i}",) + AGENCY_ROWS[i % len(AGENCY_ROWS)][1:] for i in range(3000)]
+    path = write_csv(tmp_path / "big.csv", big_rows)
+    encode_file(path, tmp_path / "big1.parquet", secret=secret, agency="police", schema=SCHEMA, chunk_rows=1000)
+    encode_file(path, tmp_path / "big2.parquet", secret=secret, agency="police", schema=SCHEMA, chunk_rows=100_000)
+    a, b = pq.read_table(tmp_path / "big1.parquet"), pq.read_table(tmp_path / "big2.parquet")
+    assert a.select(FILTER_COLUMNS).equals(b.select(FILTER_COLUMNS))
+    one = pq.read_table(tmp_path / "one.parquet")
+    assert a.slice(0, len(AGENCY_ROWS)).select(FILTER_COLUMNS).equals(one.select(FILTER_COLUMNS))
+
+
+def test_parquet_input_matches_csv_input(agency_csv, key_file, tmp_path) -> None:
+    import pyarrow.csv as pacsv
+
+    table = pacsv.read_csv(agency_csv, convert_options=pacsv.ConvertOptions(
+        column_types={c: pa.string() for c in HEADER}))
+    pq.write_table(table, tmp_path / "in.parquet")
+    a = _encode(agency_csv, key_file, tmp_path / "a.parquet")
+    b = _encode(tmp_path / "in.parquet", key_file, tmp_path / "b.parquet")
+    assert a.select(FILTER_COLUMNS).equals(b.select(FILTER_COLUMNS))
+
+
+def test_keygen_is_private_and_never_overwrites(tmp_path) -> None:
+    path = generate_key_file(tmp_path / "k.key")
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
+    assert len(read_key_file(path)) == 32
+    before = path.read_bytes()
+    with pytest.raises(OutputExistsError):
+        generate_key_file(path)
+    assert path.read_bytes() == before
+    assert generate_key_file(tmp_path / "k2.key").read_bytes() != before
+
+
+def test_wrong_key_length_is_refused(tmp_path) -> None:
+    short = tmp_path / "short.key"
+    short.write_text("ab" * 16)
+    with pytest.raises(KeyFileError, match="wrong length"):
+        read_key_file(short)
