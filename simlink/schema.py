@@ -131,6 +131,7 @@ class Schema:
     def to_dict(self) -> dict[str, Any]:
         """The full document, defaults filled in (what ``schema show`` prints)."""
         doc = asdict(self)
+        doc["fields"] = list(doc["fields"])
         doc["blocking"] = [{"name": b.name, "parts": list(b.parts)} for b in self.blocking]
         return doc
 
