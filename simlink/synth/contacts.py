@@ -28,7 +28,7 @@ class ContactModel:
     zipf_exponent: float = 2.15       # contacts per person ~ Zipf(a), truncated
     max_contacts: int = 200
     service_share: tuple[float, ...] = (0.25, 0.27, 0.33, 0.15)  # police, ambulance, ed, mh
-    concentration: float = 0.8        # Dirichlet concentration: lower = more specialised people
+    concentration: float = 0.5        # Dirichlet concentration: lower = more specialised people
     episodes_per_contact: float = 0.2  # extra episodes per additional contact
     burst_days: float = 6.0           # median spread of contacts around an episode (days)
 

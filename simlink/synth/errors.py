@@ -109,9 +109,13 @@ def _case(values: np.ndarray, style: str) -> np.ndarray:
     return np.array(arr.to_pylist(), dtype=object)
 
 
-def _ascii(values: np.ndarray) -> np.ndarray:
+_TRANSLITERATE = str.maketrans({"ł": "l", "Ł": "L", "ø": "o", "Ø": "O", "đ": "d", "Đ": "D", "ß": "ss"})
+
+
+def to_ascii(values: np.ndarray) -> np.ndarray:
+    """What a system without accents records: Wójcik -> Wojcik, Paweł -> Pawel."""
     series = pd.Series(values, dtype=object)
-    fold = {v: unicodedata.normalize("NFKD", v).encode("ascii", "ignore").decode("ascii") or v
+    fold = {v: unicodedata.normalize("NFKD", v.translate(_TRANSLITERATE)).encode("ascii", "ignore").decode("ascii") or v
             for v in series.unique()}
     return series.map(fold).to_numpy(dtype=object)
 
@@ -179,7 +183,7 @@ def record_agency(rng: np.random.Generator, people: People, person_index: np.nda
 
     # Recording style, then noise against the style.
     if style.ascii_only:
-        given, family = _ascii(given), _ascii(family)
+        given, family = to_ascii(given), to_ascii(family)
     given, family = _case(given, style.name_case), _case(family, style.name_case)
     noisy = inj.draw("case_noise")
     other_case = "lower" if style.name_case == "upper" else "upper"
