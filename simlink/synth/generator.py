@@ -75,11 +75,14 @@ def draw_record_ids(rng: np.random.Generator, agency: str, n: int, used: np.ndar
     numbers = np.empty(0, dtype=np.int64)
     while len(numbers) < n:
         fresh = rng.integers(0, RECORD_ID_SPACE, n - len(numbers))
-        fresh = fresh[~np.isin(fresh, used)]
-        numbers = np.concatenate([numbers, fresh])
-        _, first = np.unique(numbers, return_index=True)
-        numbers = numbers[np.sort(first)]
-    used = np.union1d(used, numbers)
+        pos = np.minimum(np.searchsorted(used, fresh), max(len(used) - 1, 0))
+        taken = (used[pos] == fresh) if len(used) else np.zeros(len(fresh), dtype=bool)
+        numbers = np.concatenate([numbers, fresh[~taken]])
+        order = np.argsort(numbers, kind="stable")
+        repeat = np.zeros(len(numbers), dtype=bool)
+        repeat[order[1:]] = numbers[order[1:]] == numbers[order[:-1]]  # keep the first draw of a value
+        numbers = numbers[~repeat]
+    used = np.sort(np.concatenate([used, numbers]))
     text = np.char.add(RECORD_ID_PREFIX[agency], np.char.zfill(numbers.astype(str), 9)).astype(object)
     return text, used
 

@@ -97,8 +97,8 @@ def nhs_numbers(person_id: np.ndarray, seed: int, rng: np.random.Generator) -> n
         digits[bad, 8] = (digits[bad, 8] + 1) % 10
     check = 11 - (digits[:, :9] @ weights) % 11
     digits[:, 9] = np.where(check == 11, 0, check)
-    text = digits.astype(str)
-    return np.array(["".join(row) for row in text], dtype=object)
+    number = digits @ (10 ** np.arange(9, -1, -1, dtype=np.int64))  # first digit is 4-7: ten digits
+    return number.astype(str).astype(object)
 
 
 def make_people(rng: np.random.Generator, first_id: int, n: int, seed: int,
