@@ -39,7 +39,7 @@ def build_db(path: Path, n_events: int, seed: int = 0) -> dict:
     svc_idx = np.where(rng.random(n_events) < 0.7, home[person],
                        rng.integers(0, len(KNOWN_SERVICES), size=n_events))
     start = rng.integers(0, 730, size=n_people)
-    offset = np.minimum(start[person] + rng.exponential(60, size=n_events).astype(int), 729)
+    offset = (start[person] + rng.exponential(60, size=n_events).astype(int)) % 730
     dates = np.datetime64("2023-01-01") + offset.astype("timedelta64[D]")
     services = np.array(KNOWN_SERVICES)[svc_idx]
     frame = pd.DataFrame({"agency": services, "record_id": np.arange(n_events).astype(str),
