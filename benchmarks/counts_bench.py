@@ -69,7 +69,7 @@ def bench(n_events: int, workdir: Path) -> dict:
     release(db, policy=DisclosurePolicy(dp_epsilon=1.0))
     t_dp = time.perf_counter() - t0
     db.unlink()
-    row = {**shape, "build_db_s": round(t_build, 2), "compute_measures_s": round(t_measures, 2),
+    row = {**shape, "load_average_1m": round(os.getloadavg()[0], 2), "build_db_s": round(t_build, 2), "compute_measures_s": round(t_measures, 2),
            "release_default_s": round(t_release, 2), "release_dp_s": round(t_dp, 2),
            "cells_suppressed_primary": rel.suppressed_primary,
            "cells_suppressed_secondary": rel.suppressed_secondary}
@@ -83,7 +83,8 @@ def main(sizes: list[int]) -> None:
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps({
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
-                    "duckdb": duckdb.__version__},
+                    "duckdb": duckdb.__version__,
+                    "load_average_1m_at_end": round(os.getloadavg()[0], 2)},
         "note": "release_* = measures + disclosure control (the whole `simlink counts` work)",
         "runs": rows}, indent=2) + "\n")
     print(f"wrote {RESULTS}")

@@ -65,34 +65,45 @@ def _quote(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
-def _staging_sql(rule: RepeatRule) -> list[str]:
-    """Per-contact window counts, then one row per person (temp tables, never published)."""
-    return [
-        f"""CREATE OR REPLACE TEMP TABLE _contact AS
+def _contact_sql(rule: RepeatRule) -> str:
+    """Per-contact count of the person's contacts in the window ending on its date."""
+    return f"""CREATE OR REPLACE TEMP TABLE _contact AS
         SELECT person_key, coalesce(service, 'unknown') AS service, contact_date,
                CASE WHEN contact_date IS NULL THEN 0 ELSE count(*) OVER (
                    PARTITION BY person_key, contact_date IS NULL ORDER BY contact_date
                    RANGE BETWEEN INTERVAL {rule.window_days - 1} DAYS PRECEDING AND CURRENT ROW)
                END AS window_contacts
-        FROM src""",
+        FROM src"""
+
+
+def _person_sql(services: list[str], rule: RepeatRule) -> list[str]:
+    """One row per person (services as a bit mask: cheaper than aggregating strings), then
+    contacts carrying their person's repeat flag. Temp tables, never published."""
+    bits = " ".join(f"WHEN {_quote(s)} THEN {1 << i}" for i, s in enumerate(services))
+    return [
         f"""CREATE OR REPLACE TEMP TABLE _person AS
         SELECT person_key, count(*) AS n_contacts,
                bool_or(window_contacts >= {rule.threshold}) AS is_repeat,
-               count(DISTINCT service) AS n_services,
-               string_agg(DISTINCT service, '+' ORDER BY service) AS combination
+               bit_or(CASE service {bits} END)::BIGINT AS service_mask
         FROM _contact GROUP BY person_key""",
-        # Contacts with the person's repeat flag: the basis of every contact-level measure.
         """CREATE OR REPLACE TEMP TABLE _contact_p AS
         SELECT c.service, c.contact_date, c.window_contacts, c.person_key, p.is_repeat
         FROM _contact c JOIN _person p USING (person_key)""",
     ]
 
 
+def _combinations(services: list[str]) -> list[tuple[str, int, int]]:
+    """Every non-empty service combination: (label, number of services, bit mask)."""
+    index = {s: i for i, s in enumerate(services)}
+    return [("+".join(c), len(c), sum(1 << index[s] for s in c))
+            for k in range(1, len(services) + 1) for c in _subsets(services, k)]
+
+
 def _measure_sql(services: list[str], rule: RepeatRule) -> dict[str, str]:
     """One SELECT per published table; each reads only the temp tables above."""
     svc_values = ", ".join(f"({_quote(s)}, {i})" for i, s in enumerate(services))
-    combos = [c for k in range(1, len(services) + 1) for c in _subsets(services, k)]
-    combo_values = ", ".join(f"({_quote('+'.join(c))}, {len(c)})" for c in combos)
+    combo_values = ", ".join(f"({_quote(label)}, {k}, {mask})"
+                             for label, k, mask in _combinations(services))
     band_values = ", ".join(
         f"({_quote(lab)}, {i}, {lo}, {hi if hi is not None else 'NULL'})"
         for i, (lab, lo, hi) in enumerate(CONTACT_BANDS))
@@ -106,31 +117,32 @@ def _measure_sql(services: list[str], rule: RepeatRule) -> dict[str, str]:
                         (SELECT count(*) FILTER (is_repeat) FROM _contact_p)) ORDER BY o""",
         "by_service": f"""
             WITH s(service, o) AS (VALUES {svc_values}),
-            agg AS (SELECT service, count(*) AS contacts,
-                           count(DISTINCT person_key) AS people,
-                           count(DISTINCT person_key) FILTER (is_repeat) AS repeat_people,
-                           count(*) FILTER (is_repeat) AS repeat_contacts
-                    FROM _contact_p GROUP BY service)
+            pp AS (SELECT service, person_key, any_value(is_repeat) AS is_repeat,
+                          count(*) AS n FROM _contact_p GROUP BY service, person_key),
+            agg AS (SELECT service, sum(n) AS contacts, count(*) AS people,
+                           count(*) FILTER (is_repeat) AS repeat_people,
+                           coalesce(sum(n) FILTER (is_repeat), 0) AS repeat_contacts
+                    FROM pp GROUP BY service)
             SELECT s.service, coalesce(contacts, 0) AS contacts, coalesce(people, 0) AS people,
                    coalesce(repeat_people, 0) AS repeat_people,
                    coalesce(repeat_contacts, 0) AS repeat_contacts
             FROM s LEFT JOIN agg USING (service) ORDER BY s.o""",
         "services_used": f"""
             WITH k AS (SELECT range AS n_services FROM range(1, {len(services) + 1})),
-            agg AS (SELECT n_services, count(*) AS people,
+            agg AS (SELECT bit_count(service_mask) AS n_services, count(*) AS people,
                            count(*) FILTER (is_repeat) AS repeat_people
-                    FROM _person GROUP BY n_services)
+                    FROM _person GROUP BY 1)
             SELECT k.n_services, coalesce(people, 0) AS people,
                    coalesce(repeat_people, 0) AS repeat_people
             FROM k LEFT JOIN agg USING (n_services) ORDER BY k.n_services""",
         "combinations": f"""
-            WITH c(combination, n_services) AS (VALUES {combo_values}),
-            agg AS (SELECT combination, count(*) AS people,
+            WITH c(combination, n_services, service_mask) AS (VALUES {combo_values}),
+            agg AS (SELECT service_mask, count(*) AS people,
                            count(*) FILTER (is_repeat) AS repeat_people
-                    FROM _person GROUP BY combination)
+                    FROM _person GROUP BY service_mask)
             SELECT c.combination, c.n_services, coalesce(people, 0) AS people,
                    coalesce(repeat_people, 0) AS repeat_people
-            FROM c LEFT JOIN agg USING (combination)
+            FROM c LEFT JOIN agg USING (service_mask)
             ORDER BY c.n_services, c.combination""",
         "contact_bands": f"""
             WITH b(band, o, lo, hi) AS (VALUES {band_values}),
@@ -151,11 +163,13 @@ def _measure_sql(services: list[str], rule: RepeatRule) -> dict[str, str]:
                   WHERE bounds.lo IS NOT NULL
                   UNION ALL SELECT '{UNKNOWN_MONTH}', 1
                   WHERE EXISTS (SELECT 1 FROM _contact_p WHERE contact_date IS NULL)),
-            agg AS (SELECT coalesce(strftime(contact_date, '%Y-%m'), '{UNKNOWN_MONTH}') AS month,
-                           count(*) AS contacts, count(DISTINCT person_key) AS people,
-                           count(DISTINCT person_key) FILTER (
-                               window_contacts >= {rule.threshold}) AS repeat_people
-                    FROM _contact_p GROUP BY 1)
+            pm AS (SELECT date_trunc('month', contact_date) AS m_date, person_key, count(*) AS n,
+                          bool_or(window_contacts >= {rule.threshold}) AS is_repeat
+                   FROM _contact_p GROUP BY 1, 2),
+            agg AS (SELECT coalesce(strftime(m_date, '%Y-%m'), '{UNKNOWN_MONTH}') AS month,
+                           sum(n) AS contacts, count(*) AS people,
+                           count(*) FILTER (is_repeat) AS repeat_people
+                    FROM pm GROUP BY m_date)
             SELECT m.month, coalesce(contacts, 0) AS contacts, coalesce(people, 0) AS people,
                    coalesce(repeat_people, 0) AS repeat_people
             FROM m LEFT JOIN agg USING (month) ORDER BY m.o, m.month""",
@@ -164,10 +178,14 @@ def _measure_sql(services: list[str], rule: RepeatRule) -> dict[str, str]:
 
 def _run(con: duckdb.DuckDBPyConnection, rule: RepeatRule) -> dict[str, pd.DataFrame]:
     """Stage the temp tables on ``src`` and run every measure; drop the staging after."""
-    for sql in _staging_sql(rule):
-        con.execute(sql)
+    con.execute(_contact_sql(rule))
     present = [r[0] for r in con.execute("SELECT DISTINCT service FROM _contact").fetchall()]
     services = sorted(set(KNOWN_SERVICES) | set(present))
+    if len(services) > 8:
+        raise InputError(f"too many distinct services ({len(services)}) for combination "
+                         "counts; expected the agencies' few service names")
+    for sql in _person_sql(services, rule):
+        con.execute(sql)
     try:
         out = {name: con.execute(sql).df() for name, sql in _measure_sql(services, rule).items()}
     finally:
