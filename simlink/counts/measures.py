@@ -210,8 +210,9 @@ def compute_measures(events: pd.DataFrame, *, repeat_threshold: int = 5,
     try:
         frame = events[["person_key", "service", "contact_date"]]
         con.register("_input", frame)
-        con.execute("CREATE TEMP VIEW src AS SELECT person_key::BIGINT AS person_key, "
-                    "service::VARCHAR AS service, contact_date::DATE AS contact_date FROM _input")
+        # person_key keeps its type: a synthetic truth may use string ids.
+        con.execute("CREATE TEMP VIEW src AS SELECT person_key, service::VARCHAR AS service, "
+                    "contact_date::DATE AS contact_date FROM _input")
         return _run(con, rule)
     finally:
         con.close()
