@@ -247,6 +247,7 @@ def test_no_identity_bearing_value_in_any_output(tiny_db: Path, tmp_path: Path,
     rel = release(tiny_db, policy=policy)
     report = write_report(rel, tmp_path / "rep").read_text()
     outputs = [rel.to_csv(), rel.to_json(), rel.to_text(), report]
+    assert ("UNPROTECTED" in report) == unsafe and ("UNPROTECTED" in outputs[2]) == unsafe
     for text in outputs:
         for key in P.values():
             assert str(key) not in text

@@ -228,7 +228,8 @@ def open_linkage(path: str | Path) -> duckdb.DuckDBPyConnection:
         con.execute(f"ATTACH {_quote(str(path))} AS linkage (READ_ONLY)")
     except duckdb.Error:
         con.close()
-        raise InputError("not a DuckDB linkage database (cannot be opened)", path=path) from None
+        raise InputError("cannot be opened as a DuckDB database (not a linkage database, or "
+                         "still open for writing by another process)", path=path) from None
     cols = con.execute("SELECT table_name, column_name FROM duckdb_columns() "
                        "WHERE database_name = 'linkage'").fetchall()
     have: dict[str, set[str]] = {}
