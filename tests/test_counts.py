@@ -254,3 +254,14 @@ def test_no_identity_bearing_value_in_any_output(tiny_db: Path, tmp_path: Path,
         for rid in RECORD_IDS:
             assert rid not in text
         assert "person_key" not in text and "record_id" not in text
+
+
+def test_cli_dp_options(tiny_db: Path) -> None:
+    args = ["counts", str(tiny_db), "--format", "json", "--dp-epsilon", "1", "--dp-seed", "3"]
+    first, second = _cli(args), _cli(args)
+    assert first.exit_code == 0 and first.output == second.output
+    doc = json.loads(first.output)
+    assert doc["disclosure_control"]["dp_epsilon"] == 1.0 and doc["disclosure_control"]["dp_seeded"]
+    assert "testing only" in " ".join(doc["statement"])
+    res = _cli(["counts", str(tiny_db), "--dp-seed", "3"])
+    assert res.exit_code == 2 and "epsilon" in res.output
