@@ -11,6 +11,7 @@ import html
 from pathlib import Path
 
 import matplotlib
+import matplotlib.ticker
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
@@ -23,6 +24,7 @@ from simlink.counts.release import Release  # noqa: E402
 CHARTS = ("service_overlap.png", "contacts_per_person.png", "monthly_trend.png")
 _BAR = "#3b6ea5"
 _ACCENT = "#c0504d"
+_THOUSANDS = matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:,.0f}")
 
 
 def _values(series: pd.Series) -> np.ndarray:
@@ -56,6 +58,7 @@ def chart_overlap(rel: Release, path: Path) -> None:
         if not np.isnan(v):
             top.text(x, v, f"{v:,.0f}", ha="center", va="bottom", fontsize=8)
     top.set_ylabel("people")
+    top.yaxis.set_major_formatter(_THOUSANDS)
     top.set_title("People by the exact set of services they used")
     top.spines[["top", "right"]].set_visible(False)
     for y, svc in enumerate(services):
@@ -87,6 +90,7 @@ def chart_bands(rel: Release, path: Path) -> None:
     ax.set_xticks(xs, list(bands["band"]))
     ax.set_xlabel("contacts per person (all services)")
     ax.set_ylabel("people")
+    ax.yaxis.set_major_formatter(_THOUSANDS)
     ax.set_title("Contacts per person")
     ax.spines[["top", "right"]].set_visible(False)
     fig.savefig(path, dpi=110, bbox_inches="tight")
@@ -105,9 +109,10 @@ def chart_monthly(rel: Release, path: Path) -> None:
         ax.plot(xs, vals, marker="o", ms=3, color=colour)
         ax.set_ylabel(label)
         ax.set_ylim(bottom=0)
+        ax.yaxis.set_major_formatter(_THOUSANDS)
         ax.spines[["top", "right"]].set_visible(False)
         _mark_suppressed(ax, xs, vals)
-    a1.set_title(f"Monthly trend ({rel.rule.describe()})", fontsize=10)
+    fig.suptitle(f"Monthly trend\n{rel.rule.describe()}", fontsize=10)
     step = max(1, len(xs) // 12)
     a2.set_xticks(xs[::step], list(monthly["month"])[::step], rotation=45, ha="right")
     fig.savefig(path, dpi=110, bbox_inches="tight")
