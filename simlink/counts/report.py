@@ -144,17 +144,25 @@ def write_report(rel: Release, out_dir: str | Path) -> Path:
               '<p class="unsafe">UNPROTECTED: exact counts, no disclosure control. '
               "Do not publish or share.</p>")
     rules = "".join(f"<li>{html.escape(s)}</li>" for s in [rel.rule.describe(), *rel.statement])
+    totals = dict(zip(rel.tables["totals"]["measure"], rel.tables["totals"]["count"]))
+    labels = {"contacts": "contacts", "people": "people",
+              "repeat_people": "repeat-contact people"}
+    kpis = "".join(
+        f'<div class="kpi"><b>{SUPPRESSED_MARK if pd.isna(totals.get(k)) else f"{totals[k]:,}"}'
+        f"</b>{html.escape(v)}</div>" for k, v in labels.items())
     tables = "".join(f"<h3>{html.escape(n)}</h3>{_html_table(df)}" for n, df in rel.tables.items())
     page = f"""<!doctype html><html lang="en"><head><meta charset="utf-8">
 <title>simlink linked counts</title><style>
 body{{font-family:system-ui,sans-serif;max-width:980px;margin:2em auto;color:#222}}
 img{{max-width:100%}} figure{{margin:1.5em 0}} .unsafe{{background:#fdd;border:2px solid #c00;
-padding:.8em;font-weight:bold}} table{{border-collapse:collapse;margin:.5em 0 1.5em}}
+padding:.8em;font-weight:bold}} .kpis{{display:flex;gap:1em}}
+.kpi{{background:#eef3f9;padding:.8em 1.2em;border-radius:6px}} .kpi b{{display:block;font-size:1.8em}} table{{border-collapse:collapse;margin:.5em 0 1.5em}}
 td,th{{border:1px solid #ccc;padding:.25em .6em;text-align:right}} th{{background:#f3f3f3}}
 </style></head><body>
 <h1>Linked crisis contacts: counts across services</h1>{banner}
 <p>Counts of people and contacts after linking the agencies' records. No list of people is
 released; every number below went through disclosure control.</p>
+<div class="kpis">{kpis}</div>
 <h2>Rules applied</h2><ul>{rules}</ul>
 <h2>Charts</h2>{images}
 <h2>Tables</h2>{tables}
