@@ -1,0 +1,72 @@
+"""``simlink counts``: protected linked counts from a linkage database."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from simlink.counts import DisclosurePolicy, release, write_report
+from simlink.errors import OutputExistsError
+
+UNSAFE_WARNING = ("WARNING: --unsafe-no-disclosure-control: these are EXACT counts with no "
+                  "suppression, rounding or noise. They can identify people. Do not publish "
+                  "or share them outside the linkage unit.")
+
+
+@click.command()
+@click.argument("linkage_db", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table",
+              show_default=True, help="Output format.")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write the release to this file instead of standard output.")
+@click.option("--overwrite", is_flag=True, help="Replace an existing output file.")
+@click.option("--report", "report_dir", type=click.Path(file_okay=False, path_type=Path),
+              help="Also write charts (PNG) and report.html to this folder.")
+@click.option("--repeat-threshold", type=click.IntRange(min=1), default=5, show_default=True,
+              help="Contacts needed within the window to count as a repeat-contact person.")
+@click.option("--window-days", type=click.IntRange(min=1), default=365, show_default=True,
+              help="Length of the rolling window, in days.")
+@click.option("--suppress-below", type=click.IntRange(min=2), default=8, show_default=True,
+              help="Suppress counts from 1 to this value minus one (10 = ONS practice).")
+@click.option("--round-to", type=click.IntRange(min=1), default=5, show_default=True,
+              help="Round published counts to the nearest multiple of this.")
+@click.option("--dp-epsilon", type=click.FloatRange(min=0, min_open=True),
+              help="Add differential-privacy noise with this total epsilon (needs simlink[dp]).")
+@click.option("--dp-seed", type=int,
+              help="Seed the DP noise (reproducible: for testing only, never for publication).")
+@click.option("--unsafe-no-disclosure-control", "unsafe", is_flag=True,
+              help="Publish EXACT counts with no protection (linkage-unit checks only).")
+def counts(linkage_db: Path, fmt: str, output: Path | None, overwrite: bool,
+           report_dir: Path | None, repeat_threshold: int, window_days: int,
+           suppress_below: int, round_to: int, dp_epsilon: float | None, dp_seed: int | None,
+           unsafe: bool) -> None:
+    """Counts about people with repeat crisis contacts across services, never a list of people.
+
+    Every published count goes through disclosure control (suppression of small counts,
+    secondary suppression, rounding; optional differential privacy).
+    """
+    if unsafe:
+        click.secho(UNSAFE_WARNING, err=True, fg="red", bold=True)
+        policy = DisclosurePolicy.unsafe()
+    else:
+        policy = DisclosurePolicy(suppress_below=suppress_below, round_to=round_to,
+                                  dp_epsilon=dp_epsilon, dp_seed=dp_seed)
+    if output is not None and output.exists() and not overwrite:
+        raise OutputExistsError("output exists; pass --overwrite to replace it", path=output)
+    rel = release(linkage_db, policy=policy, repeat_threshold=repeat_threshold,
+                  window_days=window_days)
+    text = rel.render(fmt)
+    if output is None:
+        click.echo(text)
+    else:
+        output.write_text(text if text.endswith("\n") else text + "\n", encoding="utf-8")
+        click.echo(f"wrote the release to {output}", err=True)
+    if report_dir is not None:
+        path = write_report(rel, report_dir)
+        click.echo(f"wrote the report to {path}", err=True)
+    if unsafe:
+        click.secho(UNSAFE_WARNING, err=True, fg="red", bold=True)
+
+
+COMMANDS = [counts]
