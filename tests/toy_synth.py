@@ -110,6 +110,10 @@ def generate(people: int, seed: int, out_dir: str | Path, errors: str = "medium"
     postcode = person_postcode[pid].copy()
     moved = rng.random(n) < rate["moved"]
     postcode[moved] = postcode_pool[rng.integers(0, len(postcode_pool), moved.sum())]
+    for i in np.flatnonzero(rng.random(n) < rate["typo"] * 0.5):  # one character mistyped
+        j = int(rng.integers(0, len(postcode[i])))
+        if postcode[i][j] != " ":
+            postcode[i] = postcode[i][:j] + (str(rng.integers(0, 10)) if postcode[i][j].isdigit() else rng.choice(list("ABDEFGHJLNPQRSTUWXYZ"))) + postcode[i][j + 1:]
     sex_c = sex[pid].copy()
     columns = {"given_name": given, "family_name": family, "date_of_birth": dob_text,
                "sex": sex_c, "postcode": postcode}
