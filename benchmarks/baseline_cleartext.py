@@ -4,8 +4,8 @@ The best one can do without privacy, on exactly the same CSVs and evaluated the 
 the encoded linkage: the same simlink normalisers, identical records collapsed, dedupe_only
 on the union, the same blocking idea (the same derivations as the keyed blocking tokens,
 unhashed, OR-ed), Splink's out-of-the-box name (Jaro-Winkler 0.92/0.88/0.7 with term
-frequencies), date-of-birth (Levenshtein, month, year, 10 years) and postcode (sector,
-district, area) comparisons, the same training recipe (prior from deterministic rules,
+frequencies), date-of-birth (Levenshtein, month, year, 10 years), postcode (sector,
+district, area) and NHS number (exact, Damerau-Levenshtein 1) comparisons, the same training recipe (prior from deterministic rules,
 u by random sampling, EM on date of birth and on names).
 
     python benchmarks/baseline_cleartext.py --people 20000 --errors medium
@@ -29,7 +29,7 @@ from simlink.link.model import PRIOR_RECALL
 from simlink.normalise import NORMALISERS
 from simlink.schema import load_schema
 
-FIELDS = ("given_name", "family_name", "date_of_birth", "sex", "postcode")
+FIELDS = ("given_name", "family_name", "date_of_birth", "sex", "postcode", "nhs_number")
 
 
 def _read(csv_paths: list[Path]) -> pd.DataFrame:
@@ -47,7 +47,8 @@ def prepare_records(frame: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     out = pd.DataFrame({"agency": frame["agency"], "record_id": frame["record_id"]})
     for name in FIELDS:
         spec = schema.field(name)
-        values = NORMALISERS[spec.normaliser](pa.array(frame[name].to_numpy(), pa.string())).values
+        raw = frame[name].to_numpy() if name in frame else [None] * len(frame)
+        values = NORMALISERS[spec.normaliser](pa.array(raw, pa.string())).values
         out[name] = values.to_pandas()
     for key in schema.blocking:
         parts = []
@@ -83,6 +84,7 @@ def settings(blocking_columns: list[str]):
             cl.DateOfBirthComparison("date_of_birth", input_is_string=True),
             cl.ExactMatch("sex"),
             cl.PostcodeComparison("postcode"),
+            cl.DamerauLevenshteinAtThresholds("nhs_number", [1]),
         ],
         retain_matching_columns=False,
         retain_intermediate_calculation_columns=False,

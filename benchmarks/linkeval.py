@@ -19,7 +19,6 @@ from scipy.sparse.csgraph import connected_components
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "tests"))
 
 from simlink.encode import encode_file  # noqa: E402
 from simlink.keys import generate_key_file, read_key_file  # noqa: E402
@@ -29,28 +28,16 @@ from simlink.schema import load_schema  # noqa: E402
 AGENCIES = ("police", "ambulance", "ed", "mental_health")
 
 
-def _generator():
-    """simlink.synth once merged; until then the throwaway generator in tests/."""
-    try:
-        from simlink.synth import generate  # type: ignore[attr-defined]
+def prepare(folder: Path, people: int, seed: int, errors: str) -> dict:
+    """Generate (``simlink synth``) and encode a data set once (cached in ``folder``)."""
+    from simlink.synth import SynthConfig, write_synth
 
-        return generate, "simlink.synth"
-    except ImportError:
-        from toy_synth import generate
-
-        return generate, "tests/toy_synth.py"
-
-
-def prepare(folder: Path, people: int, seed: int, errors: str, contacts_per_person: float = 2.5) -> dict:
-    """Generate and encode a data set once (cached in ``folder``)."""
     folder.mkdir(parents=True, exist_ok=True)
     done = folder / "encoded.ok"
     key = folder / "key.hex"
-    generate, source = _generator()
     if not done.exists():
         started = time.perf_counter()
-        kwargs = {"contacts_per_person": contacts_per_person} if source.startswith("tests") else {}
-        generate(people, seed, folder, errors, **kwargs)
+        write_synth(SynthConfig(people=people, seed=seed, errors=errors), folder, overwrite=True)
         if not key.exists():
             generate_key_file(key)
         secret, schema = read_key_file(key), load_schema(None)
@@ -60,7 +47,7 @@ def prepare(folder: Path, people: int, seed: int, errors: str, contacts_per_pers
         done.write_text(f"{time.perf_counter() - started:.1f}\n")
     return {"csv": [folder / f"{a}.csv" for a in AGENCIES],
             "encoded": [folder / f"{a}.parquet" for a in AGENCIES],
-            "truth": folder / "truth.csv", "generator": source}
+            "truth": folder / "truth.csv", "generator": "simlink.synth"}
 
 
 def pairs(sizes: pd.Series | np.ndarray) -> int:
