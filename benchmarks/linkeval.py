@@ -90,20 +90,26 @@ def blocking_quality(encoded: list[Path], truth_path: Path, schema_blocking: lis
     blk = ", ".join(f"blk__{b}" for b in schema_blocking)
     con.execute(f"CREATE TABLE ev AS SELECT agency, record_id, {_hash_sql(cols)} AS enc_id, {blk} FROM read_parquet([{files}])")
     con.execute(f"CREATE TABLE truth AS SELECT * FROM read_csv('{truth_path}', types={{'person_id': 'VARCHAR'}})")
-    con.execute("""CREATE TABLE tp AS SELECT DISTINCT a.enc_id AS l, b.enc_id AS r FROM
-                   (SELECT DISTINCT enc_id, person_id FROM ev JOIN truth USING (agency, record_id)) a JOIN
-                   (SELECT DISTINCT enc_id, person_id FROM ev JOIN truth USING (agency, record_id)) b
-                   ON a.person_id = b.person_id AND a.enc_id < b.enc_id""")
+    con.execute("""CREATE TABLE ep AS SELECT enc_id, person_id, count(*) AS n
+                   FROM ev JOIN truth USING (agency, record_id) GROUP BY ALL""")
+    con.execute("""CREATE TABLE tp AS SELECT a.enc_id AS l, b.enc_id AS r, sum(a.n * b.n) AS event_pairs
+                   FROM ep a JOIN ep b ON a.person_id = b.person_id AND a.enc_id < b.enc_id GROUP BY ALL""")
     con.execute(f"CREATE TABLE enc AS SELECT DISTINCT ON (enc_id) enc_id, {blk} FROM ev")
     per_rule = ", ".join(f"count(*) FILTER (WHERE x.blk__{b} = y.blk__{b})" for b in schema_blocking)
     any_rule = " OR ".join(f"coalesce(x.blk__{b} = y.blk__{b}, false)" for b in schema_blocking)
     row = con.execute(f"""SELECT count(*), count(*) FILTER (WHERE {any_rule}), {per_rule}
                           FROM tp JOIN enc x ON x.enc_id = tp.l JOIN enc y ON y.enc_id = tp.r""").fetchall()[0]
+    # event level: pairs of contacts with identical encodings are always kept (collapsed)
+    same, across, across_kept = con.execute(f"""SELECT (SELECT sum(n * (n - 1) / 2) FROM ep),
+        sum(event_pairs), sum(event_pairs) FILTER (WHERE {any_rule})
+        FROM tp JOIN enc x ON x.enc_id = tp.l JOIN enc y ON y.enc_id = tp.r""").fetchall()[0]
+    same, across, across_kept = int(same or 0), int(across or 0), int(across_kept or 0)
     n = con.execute("SELECT count(*) FROM enc").fetchall()[0][0]
     con.close()
     total, covered = row[0], row[1]
     return {"true_pairs_distinct_encodings": total, "covered": covered,
             "pair_completeness": covered / total if total else 1.0, "distinct_encodings": n,
+            "event_pair_completeness": (same + across_kept) / (same + across) if same + across else 1.0,
             "per_rule_completeness": {b: (v / total if total else 1.0) for b, v in zip(schema_blocking, row[2:])}}
 
 

@@ -28,7 +28,7 @@ from simlink.schema import Schema
 
 # Share of true matching pairs of distinct encodings that the prior rules find; measured on
 # synthetic data at medium errors (docs/linkage.md). Only scales the prior.
-PRIOR_RECALL = 0.6
+PRIOR_RECALL = 0.5
 
 
 @dataclass
