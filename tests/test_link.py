@@ -216,3 +216,17 @@ def test_dice_levels_score_known_filters():
                            "?::BIGINT AS f__w0_r, ?::SMALLINT AS f__pop_r)", list(r)).fetchall()[0][0] for r in rows]
     # levels (gamma): 3 identical, 2 Dice >= 0.8, 1 Dice >= 0.5, 0 else, -1 missing
     assert got == [3, 2, 0, -1, 1]
+
+
+def test_spark_backend_without_pyspark_is_a_clear_error(data, tmp_path):
+    try:
+        import pyspark  # noqa: F401
+    except ImportError:
+        pass
+    else:
+        pytest.skip("pyspark is installed")
+    result = CliRunner().invoke(main, ["link", str(data["encoded"][0]), "-o", str(tmp_path / "s.duckdb"),
+                                       "--backend", "spark"])
+    assert result.exit_code == 2, result.output
+    assert "pyspark" in result.output
+    assert not (tmp_path / "s.duckdb").exists()

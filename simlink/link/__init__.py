@@ -115,6 +115,9 @@ def link_files(
         db_api = link_model.make_db_api(backend, con)
         table = link_model.register_encodings(db_api, backend, con)
         if model is not None:
+            if model.get("sql_dialect", backend) != backend:
+                raise SchemaError(f"model was trained on the {model.get('sql_dialect')} backend; "
+                                  f"train again to link on {backend} (its SQL quoting differs)")
             missing = set(link_model.model_fields(model)) - {f.name for f in inputs.schema.fields}
             if missing:
                 raise SchemaError("model compares fields that the encoded files do not have")
