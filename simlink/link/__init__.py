@@ -108,56 +108,58 @@ def link_files(
     phases = link_model.Phases()
     with tempfile.TemporaryDirectory(prefix="simlink-link-") as tmp:
         con = _connect(memory_limit, threads, tmp)
-        started = time.perf_counter()
-        stats: LoadStats = load(con, inputs)
-        fields = link_model.used_fields(con, inputs.schema)
-        phases.timed("load", started)
-        db_api = link_model.make_db_api(backend, con)
-        table = link_model.register_encodings(db_api, backend, con)
-        if model is not None:
-            if model.get("sql_dialect", backend) != backend:
-                raise SchemaError(f"model was trained on the {model.get('sql_dialect')} backend; "
-                                  f"train again to link on {backend} (its SQL quoting differs)")
-            missing = set(link_model.model_fields(model)) - {f.name for f in inputs.schema.fields}
-            if missing:
-                raise SchemaError("model compares fields that the encoded files do not have")
-        linker = link_model.build_linker(db_api, table, inputs.schema, fields, model)
-        if model is None:
-            link_model.train(linker, inputs.schema, fields, train_options or link_model.TrainOptions(), phases)
-        link_model.block(linker, phases)
-        scored = link_model.predict(linker, min(threshold, keep_probability or threshold), phases)
-        clusters = link_model.cluster(linker, scored, threshold, phases)
-        started = time.perf_counter()
-        if backend == "duckdb":
-            clusters_table = clusters.physical_name
-        else:
-            con.register("link_clusters_frame", clusters.as_pandas_dataframe()[["enc_id", "cluster_id"]])
-            clusters_table = "link_clusters_frame"
-        trained_model = link_model.model_json(linker)
-        metadata = {
-            "simlink_version": __version__,
-            "created_utc": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-            "schema_fingerprint": inputs.fingerprint,
-            "key_check": inputs.key_check,
-            "inputs": inputs.description(),
-            "threshold_match_probability": threshold,
-            "model_reused": model is not None,
-            "backend": backend,
-            "fields_compared": link_model.model_fields(trained_model),
-            "blocking_rules": [f"blk__{b.name}" for b in inputs.schema.blocking],
-        }
-        counts = dict(phases.counts)
-        stats_rows = [("blocked_pairs", counts.get("blocked_pairs", 0)),
-                      ("pairs_at_or_above_threshold", _pairs_above(scored, threshold))]
-        written_stats = write_database(con, output, clusters_table, metadata, trained_model, stats_rows)
-        model_file = output.with_name(output.name + ".model.json")
-        write_model_file(model_file, trained_model, inputs.fingerprint)
-        chart_paths = write_charts(linker, output.with_name(output.name + ".charts")) if charts else []
-        if _keep_working is not None:
-            _keep_working["scored"] = scored.as_pandas_dataframe()[["enc_id_l", "enc_id_r", "match_probability"]]
-            _keep_working["events"] = con.execute("SELECT agency, record_id, enc_id FROM link_events").df()
-        phases.timed("write", started)
-        con.close()
+        try:
+            started = time.perf_counter()
+            stats: LoadStats = load(con, inputs)
+            fields = link_model.used_fields(con, inputs.schema)
+            phases.timed("load", started)
+            db_api = link_model.make_db_api(backend, con)
+            table = link_model.register_encodings(db_api, backend, con)
+            if model is not None:
+                if model.get("sql_dialect", backend) != backend:
+                    raise SchemaError(f"model was trained on the {model.get('sql_dialect')} backend; "
+                                      f"train again to link on {backend} (its SQL quoting differs)")
+                missing = set(link_model.model_fields(model)) - {f.name for f in inputs.schema.fields}
+                if missing:
+                    raise SchemaError("model compares fields that the encoded files do not have")
+            linker = link_model.build_linker(db_api, table, inputs.schema, fields, model)
+            if model is None:
+                link_model.train(linker, inputs.schema, fields, train_options or link_model.TrainOptions(), phases)
+            link_model.block(linker, phases)
+            scored = link_model.predict(linker, min(threshold, keep_probability or threshold), phases)
+            clusters = link_model.cluster(linker, scored, threshold, phases)
+            started = time.perf_counter()
+            if backend == "duckdb":
+                clusters_table = clusters.physical_name
+            else:
+                con.register("link_clusters_frame", clusters.as_pandas_dataframe()[["enc_id", "cluster_id"]])
+                clusters_table = "link_clusters_frame"
+            trained_model = link_model.model_json(linker)
+            metadata = {
+                "simlink_version": __version__,
+                "created_utc": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+                "schema_fingerprint": inputs.fingerprint,
+                "key_check": inputs.key_check,
+                "inputs": inputs.description(),
+                "threshold_match_probability": threshold,
+                "model_reused": model is not None,
+                "backend": backend,
+                "fields_compared": link_model.model_fields(trained_model),
+                "blocking_rules": [f"blk__{b.name}" for b in inputs.schema.blocking],
+            }
+            counts = dict(phases.counts)
+            stats_rows = [("blocked_pairs", counts.get("blocked_pairs", 0)),
+                          ("pairs_at_or_above_threshold", _pairs_above(scored, threshold))]
+            written_stats = write_database(con, output, clusters_table, metadata, trained_model, stats_rows)
+            model_file = output.with_name(output.name + ".model.json")
+            write_model_file(model_file, trained_model, inputs.fingerprint)
+            chart_paths = write_charts(linker, output.with_name(output.name + ".charts")) if charts else []
+            if _keep_working is not None:
+                _keep_working["scored"] = scored.as_pandas_dataframe()[["enc_id_l", "enc_id_r", "match_probability"]]
+                _keep_working["events"] = con.execute("SELECT agency, record_id, enc_id FROM link_events").df()
+            phases.timed("write", started)
+        finally:
+            con.close()
     persons = dict(written_stats)["persons"]
     return LinkResult(output, stats.events, stats.distinct_encodings, persons, threshold, model is None,
                       phases.seconds, counts | {"distinct_encodings": stats.distinct_encodings},
