@@ -5,8 +5,9 @@ the encoded linkage: the same simlink normalisers, identical records collapsed, 
 on the union, the same blocking idea (the same derivations as the keyed blocking tokens,
 unhashed, OR-ed), Splink's out-of-the-box name (Jaro-Winkler 0.92/0.88/0.7 with term
 frequencies), date-of-birth (Levenshtein, month, year, 10 years), postcode (sector,
-district, area) and NHS number (exact, Damerau-Levenshtein 1) comparisons, the same training recipe (prior from deterministic rules,
-u by random sampling, EM on date of birth and on names).
+district, area) and NHS number (exact, Damerau-Levenshtein 1) comparisons, and the same
+training recipe (prior from deterministic rules, u by random sampling, EM on date of birth
+and on names).
 
     python benchmarks/baseline_cleartext.py --people 20000 --errors medium
 """

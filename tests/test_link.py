@@ -5,7 +5,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import re
-import sys
 from pathlib import Path
 
 import duckdb
@@ -13,15 +12,13 @@ import pandas as pd
 import pytest
 from click.testing import CliRunner
 
-sys.path.insert(0, str(Path(__file__).parent))
-
-from simlink.cli import main  # noqa: E402
-from simlink.encode import encode_file  # noqa: E402
-from simlink.keys import generate_key_file, read_key_file  # noqa: E402
-from simlink.link import link_files  # noqa: E402
-from simlink.link.comparisons import DiceAtThresholds  # noqa: E402
-from simlink.schema import load_schema, schema_from_dict  # noqa: E402
-from toy_synth import AGENCIES, generate  # noqa: E402
+from simlink.cli import main
+from simlink.encode import encode_file
+from simlink.keys import generate_key_file, read_key_file
+from simlink.link import link_files
+from simlink.link.comparisons import DiceAtThresholds
+from simlink.schema import load_schema, schema_from_dict
+from simlink.synth import AGENCIES, SynthConfig, write_synth
 
 PEOPLE = 1500
 
@@ -29,7 +26,7 @@ PEOPLE = 1500
 @pytest.fixture(scope="module")
 def data(tmp_path_factory) -> dict:
     folder = tmp_path_factory.mktemp("link")
-    generate(PEOPLE, 11, folder, "medium")
+    write_synth(SynthConfig(people=PEOPLE, seed=11, errors="medium"), folder)
     key = generate_key_file(folder / "key.hex")
     secret, schema = read_key_file(key), load_schema(None)
     encoded = []
@@ -79,9 +76,10 @@ def test_quality_and_every_event_once(linked, data):
     assert not event_person.duplicated(["agency", "record_id"]).any()
     assert set(zip(event_person.agency, event_person.record_id)) == set(zip(truth.agency, truth.record_id))
     f1 = _pairwise_f1(event_person, truth)
-    assert f1 >= 0.95, f1
-    # persons are fewer than events (contacts were linked) yet not collapsed into a few
-    assert truth.person_id.nunique() * 0.9 <= event_person.person_key.nunique() <= len(truth) * 0.8
+    assert f1 >= 0.98, f1  # measured 0.997 on this data
+    # about as many persons as there are people: contacts were linked, people not merged
+    people = truth.person_id.nunique()
+    assert people * 0.9 <= event_person.person_key.nunique() <= people * 1.1
 
 
 def test_output_tables_hold_no_scores_filters_or_values(linked, data):
@@ -124,7 +122,7 @@ def test_one_file_dedupes(data, tmp_path):
     truth = data["truth"][data["truth"].agency == AGENCIES[0]]
     assert len(event_person) == len(truth) == result.events
     assert result.persons < result.events  # people with several police contacts were found
-    assert _pairwise_f1(event_person, truth) >= 0.9
+    assert _pairwise_f1(event_person, truth) >= 0.95  # measured 0.979
 
 
 def _cli_error(args: list[str]) -> str:
