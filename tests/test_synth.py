@@ -177,3 +177,20 @@ def test_agency_files_encode_strictly(tmp_path, level):
         # Only the deliberate 'no fixed abode' pseudo-postcodes are unreadable.
         assert invalid["date_of_birth"] == invalid["sex"] == invalid["nhs_number"] == 0
         assert invalid["postcode"] == (frame["postcode"] == "ZZ99 3VZ").sum()
+
+
+def test_debug_file_records_the_errors_seen_in_the_output(tmp_path):
+    out = tmp_path / "dbg"
+    result = CliRunner().invoke(main, ["synth", "--people", "3000", "--seed", "9", "--errors", "high",
+                                       "--out", str(out), "--debug-errors"])
+    assert result.exit_code == 0, result.output
+    debug = pd.read_parquet(out / "debug" / "errors.parquet")
+    truth = pd.read_csv(out / "truth.csv", dtype={"record_id": str})
+    assert len(debug) == len(truth)
+    for agency, column, error in (("police", "date_of_birth", "missing_dob"), ("ed", "nhs_number", "missing_nhs"),
+                                  ("ambulance", "postcode", "missing_postcode")):
+        frame = pd.read_csv(out / f"{agency}.csv", dtype=str, keep_default_na=False)
+        flags = debug[debug["agency"] == agency].set_index("record_id")["applied"]
+        flagged = (flags.reindex(frame["record_id"]).to_numpy() & ERROR_BIT[error]) > 0
+        assert np.array_equal(flagged, (frame[column] == "").to_numpy())
+        assert flagged.sum() > 10

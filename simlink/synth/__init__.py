@@ -49,6 +49,9 @@ def read_truth(path: str | Path) -> pd.DataFrame:
     truth = table.to_pandas()
     if truth["person_id"].isna().any() or truth["record_id"].isna().any():
         raise InputError("truth has rows without record_id or person_id", path=path)
+    duplicated = int(truth.duplicated(["agency", "record_id"]).sum())
+    if duplicated:
+        raise InputError(f"{duplicated} records appear more than once in the truth", path=path)
     truth["person_id"] = truth["person_id"].astype("int64")
     return truth
 
@@ -76,8 +79,10 @@ def truth_events(out_dir: str | Path) -> pd.DataFrame:
     events = pd.concat(frames, ignore_index=True)
     merged = events.merge(truth, on=["agency", "record_id"], how="left", validate="one_to_one")
     unmatched = int(merged["person_id"].isna().sum())
-    if unmatched or len(truth) != len(events):
-        raise InputError(f"{unmatched} agency records are not in the truth and the counts differ "
-                         f"({len(events)} records, {len(truth)} truth rows)", path=out / TRUTH_FILE)
+    if unmatched:
+        raise InputError(f"{unmatched} agency records are missing from the truth", path=out / TRUTH_FILE)
+    if len(truth) != len(events):
+        raise InputError(f"truth has {len(truth)} rows but the agency files hold {len(events)} records",
+                         path=out / TRUTH_FILE)
     merged["person_key"] = merged.pop("person_id").astype(np.int64)
     return merged[["agency", "record_id", "service", "contact_date", "person_key"]]

@@ -201,7 +201,9 @@ def record_agency(rng: np.random.Generator, people: People, person_index: np.nda
         postcode = np.char.replace(postcode.astype(str), " ", "").astype(object)
     postcode[inj.draw("postcode_nfa")] = NFA_POSTCODE
     if style.nhs_spaced:
-        nhs = np.array([f"{s[:3]} {s[3:6]} {s[6:]}" for s in nhs], dtype=object)
+        digits = pa.array(nhs, pa.string())
+        groups = [pc.utf8_slice_codeunits(digits, a, b) for a, b in ((0, 3), (3, 6), (6, 10))]
+        nhs = pc.binary_join_element_wise(*groups, " ").to_numpy(zero_copy_only=False).astype(object)
 
     dob_text = _strftime(dob, style.dob_format)
     contact_text = _strftime(contact_day, style.contact_format.split(" ")[0].split("T")[0])
