@@ -124,11 +124,11 @@ def run(csv_paths: list[Path], truth_path: Path, *, thresholds=(0.5, 0.8, 0.9, 0
     blocked_pairs = int(blocked.as_duckdbpyrelation().count("*").fetchall()[0][0])
     seconds["block"] = time.perf_counter() - t
     t = time.perf_counter()
-    scored = linker.inference.predict(threshold_match_probability=min(thresholds + (0.01,)), warning_mode="never")
+    scored = linker.inference.predict(threshold_match_probability=min(thresholds), warning_mode="never")
     frame = scored.as_pandas_dataframe()[["rec_id_l", "rec_id_r", "match_probability"]]
     seconds["predict"] = time.perf_counter() - t
     t = time.perf_counter()
-    linker.clustering.cluster_pairwise_predictions_at_threshold(scored, threshold_match_probability=0.9)
+    linker.clustering.cluster_pairwise_predictions_at_threshold(scored, threshold_match_probability=0.95)
     seconds["cluster"] = time.perf_counter() - t
     truth = pd.read_csv(truth_path)
     sweep = {}

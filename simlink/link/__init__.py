@@ -23,7 +23,7 @@ from simlink.link.comparisons import DiceAtThresholds
 from simlink.link.load import LoadStats, check_inputs, load
 from simlink.link.output import check_output, write_charts, write_database, write_model_file
 
-DEFAULT_THRESHOLD = 0.9
+DEFAULT_THRESHOLD = 0.95
 
 __all__ = ["DEFAULT_THRESHOLD", "DiceAtThresholds", "LinkResult", "link_files", "read_model_file"]
 
