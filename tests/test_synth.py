@@ -194,3 +194,24 @@ def test_debug_file_records_the_errors_seen_in_the_output(tmp_path):
         flagged = (flags.reindex(frame["record_id"]).to_numpy() & ERROR_BIT[error]) > 0
         assert np.array_equal(flagged, (frame[column] == "").to_numpy())
         assert flagged.sum() > 10
+
+
+def test_true_counts_match_the_truth_file(tmp_path) -> None:
+    """true_counts.json is the counts measures on the truth: totals agree with truth.csv."""
+    import json
+
+    import pandas as pd
+    from click.testing import CliRunner
+
+    from simlink.cli import main
+
+    result = CliRunner().invoke(main, ["synth", "--people", "200", "--seed", "3", "--out", str(tmp_path / "s")])
+    assert result.exit_code == 0, result.output
+    truth = pd.read_csv(tmp_path / "s" / "truth.csv", dtype=str)
+    document = json.loads((tmp_path / "s" / "true_counts.json").read_text())
+    totals = {row["measure"]: row["count"] for row in document["measures"]["totals"]}
+    assert totals["contacts"] == len(truth)
+    assert totals["people"] == truth["person_id"].nunique()
+    by_service = {row["service"]: row for row in document["measures"]["by_service"]}
+    assert sum(by_service[a]["contacts"] for a in by_service) == len(truth)
+    assert by_service["police"]["people"] == truth.loc[truth.agency == "police", "person_id"].nunique()

@@ -17,6 +17,7 @@ from pathlib import Path
 import duckdb
 
 from simlink import __version__
+
 from simlink.errors import SchemaError
 from simlink.link import model as link_model
 from simlink.link.comparisons import DiceAtThresholds

@@ -96,7 +96,7 @@ def build_linker(db_api, table, schema: Schema, fields: list[str], model: dict |
     from splink import Linker
 
     settings: Any = model if model is not None else link_settings.build_settings(schema, fields)
-    return Linker(table, settings, log_level=logging.WARNING)
+    return Linker(table, settings, log_level=logging.ERROR)  # EM "level not observed" notes bury the summary
 
 
 def model_fields(model: dict) -> list[str]:

@@ -26,6 +26,7 @@ from simlink.synth.profiles import AGENCIES, ERROR_BIT
 CONTRACT_COLUMNS = ("record_id", "given_name", "family_name", "date_of_birth", "sex", "postcode",
                     "contact_date", "nhs_number")
 TRUTH_FILE = "truth.csv"
+TRUE_COUNTS_FILE = "true_counts.json"
 DEBUG_DIR = "debug"
 
 
@@ -45,7 +46,7 @@ def agency_file(out_dir: str | Path, agency: str) -> Path:
 
 
 def _outputs(out_dir: Path) -> list[Path]:
-    return [agency_file(out_dir, a) for a in AGENCIES] + [out_dir / TRUTH_FILE, out_dir / DEBUG_DIR]
+    return [agency_file(out_dir, a) for a in AGENCIES] + [out_dir / TRUTH_FILE, out_dir / TRUE_COUNTS_FILE, out_dir / DEBUG_DIR]
 
 
 def _part_table(agency: str, block: Block) -> pa.Table:
@@ -108,4 +109,23 @@ def write_synth(config: SynthConfig, out_dir: str | Path, *, overwrite: bool = F
         con.close()
     finally:
         shutil.rmtree(work, ignore_errors=True)
+    write_true_counts(out)
     return summary
+
+
+def write_true_counts(out_dir: Path, *, repeat_threshold: int = 5, window_days: int = 365) -> Path:
+    """``true_counts.json``: the counts measures computed on the truth (UNPROTECTED answer key)."""
+    from simlink.counts import compute_measures
+    from simlink.synth import truth_events
+
+    measures = compute_measures(truth_events(out_dir), repeat_threshold=repeat_threshold, window_days=window_days)
+    document = {
+        "note": "exact counts on the synthetic truth: an answer key for evaluation, never a release",
+        "repeat_threshold": repeat_threshold,
+        "window_days": window_days,
+        "measures": {name: json.loads(frame.reset_index(drop=frame.index.name is None).to_json(orient="records", date_format="iso"))
+                     for name, frame in measures.items()},
+    }
+    path = out_dir / TRUE_COUNTS_FILE
+    path.write_text(json.dumps(document, indent=1, sort_keys=True) + "\n")
+    return path
