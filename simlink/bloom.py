@@ -37,8 +37,11 @@ class FieldEncoder:
     def __init__(self, spec: FieldSpec, secret: bytes, fingerprint: str) -> None:
         self.spec = spec
         context = f"{fingerprint}/{spec.name}"
+        self._secret, self._context = secret, context
         self._hash = KeyedHash(derive_key(secret, "field", context))
         self._positions: dict[tuple[int, int] | tuple[int, str], np.ndarray] = {}
+        # Record-level salting: one keyed hash and position cache per salt value.
+        self._salted: dict[str, tuple[KeyedHash, dict]] = {}
         h = spec.hardening
         self._blip_hash = KeyedHash(derive_key(secret, "blip", context)) if h.blip_epsilon > 0 else None
         self._permutation = None
@@ -47,23 +50,34 @@ class FieldEncoder:
             self._permutation = np.random.Generator(np.random.PCG64(seed)).permutation(spec.stored_bits)
 
     # -- keyed positions -------------------------------------------------------------
-    def _token_positions(self, message: bytes) -> np.ndarray:
+    def _token_positions(self, message: bytes, keyed: KeyedHash) -> np.ndarray:
         bits, k = self.spec.bits, self.spec.hashes
         if self.spec.hashing == "double":
-            digest = self._hash.digest(message)
+            digest = keyed.digest(message)
             h1 = int.from_bytes(digest[:8], "big")
             h2 = int.from_bytes(digest[8:16], "big") | 1
             return np.array([(h1 + i * h2) % bits for i in range(k)], dtype=np.int64)
         stream = b""
         counter = 0
         while len(stream) < 4 * k:  # 8 positions per HMAC block
-            stream += self._hash.digest(message + bytes([0xFF, counter]))
+            stream += keyed.digest(message + bytes([0xFF, counter]))
             counter += 1
         words = np.frombuffer(stream[: 4 * k], dtype=">u4").astype(np.int64)
         return words % bits
 
-    def _positions_for(self, tokens: Tokens) -> np.ndarray:
+    def _salt_state(self, salt: str | None) -> tuple[KeyedHash, dict]:
+        """Hash and cache for one salt value (``None`` = unsalted field)."""
+        if salt is None:
+            return self._hash, self._positions
+        state = self._salted.get(salt)
+        if state is None:
+            keyed = KeyedHash(derive_key(self._secret, "field", f"{self._context}/salt={salt}"))
+            state = self._salted[salt] = (keyed, {})
+        return state
+
+    def _positions_for(self, tokens: Tokens, salt: str | None = None) -> np.ndarray:
         """(n_tokens, k) bit positions, hashing only tokens not seen before."""
+        keyed, cache = self._salt_state(salt)
         k = self.spec.hashes
         if len(tokens.code) == 0:
             return np.zeros((0, k), dtype=np.int64)
@@ -80,23 +94,36 @@ class FieldEncoder:
             uniq = [(int(t), int(c)) for t, c in uniq_arr]
         table = np.empty((len(uniq), k), dtype=np.int64)
         for i, key in enumerate(uniq):
-            cached = self._positions.get(key)
+            cached = cache.get(key)
             if cached is None:
                 tag, code = key
                 message = (bytes([tag]) + code.encode("utf-8")) if isinstance(code, str) else token_message(tag, code, ())
-                cached = self._token_positions(message)
-                self._positions[key] = cached
+                cached = self._token_positions(message, keyed)
+                cache[key] = cached
             table[i] = cached
         return table[inverse]
 
     # -- filters ---------------------------------------------------------------------
-    def bit_matrix(self, values: list[str]) -> np.ndarray:
-        """(n_values, bits) boolean matrix of the unhardened filters."""
+    def bit_matrix(self, values: list[str], salts: list[str] | None = None) -> np.ndarray:
+        """(n_values, bits) boolean matrix of the unhardened filters.
+
+        With ``salts`` (one per value, for a field with ``salt_derivation``) each value's
+        tokens are hashed under a key derived from its salt, so equal values with different
+        salts get unrelated filters.
+        """
         matrix = np.zeros((len(values), self.spec.bits), dtype=bool)
-        for tokens in tokenise(values, self.spec.tokens):
-            positions = self._positions_for(tokens)
-            rows = np.repeat(tokens.value_index, positions.shape[1])
-            matrix[rows, positions.reshape(-1)] = True
+        if salts is None:
+            groups: dict[str | None, list[int]] = {None: list(range(len(values)))}
+        else:
+            groups = {}
+            for i, salt in enumerate(salts):
+                groups.setdefault(salt, []).append(i)
+        for salt, members in groups.items():
+            index = np.asarray(members, dtype=np.int64)
+            for tokens in tokenise([values[i] for i in members], self.spec.tokens):
+                positions = self._positions_for(tokens, salt)
+                rows = np.repeat(index[tokens.value_index], positions.shape[1])
+                matrix[rows, positions.reshape(-1)] = True
         return matrix
 
     def harden(self, matrix: np.ndarray, values: list[str]) -> np.ndarray:
@@ -124,9 +151,14 @@ class FieldEncoder:
             matrix = matrix[:, self._permutation]
         return matrix
 
-    def encode(self, values: list[str]) -> tuple[np.ndarray, np.ndarray]:
-        """Packed words (n, words) int64 and popcounts (n,) int16 for distinct values."""
-        matrix = self.harden(self.bit_matrix(values), values)
+    def encode(self, values: list[str], salts: list[str] | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Packed words (n, words) int64 and popcounts (n,) int16 for distinct values.
+
+        With salts, ``values[i]`` is encoded under ``salts[i]`` (pairs need not be distinct).
+        """
+        matrix = self.bit_matrix(values, salts)
+        noise_keys = values if salts is None else [f"{v}\x1f{s}" for v, s in zip(values, salts)]
+        matrix = self.harden(matrix, noise_keys)
         return pack(matrix), matrix.sum(axis=1).astype(np.int16)
 
 
