@@ -1,0 +1,134 @@
+"""Speed and memory of `simlink link` at 10k, 100k and 1M contacts, beside the cleartext baseline.
+
+Each size is generated with ``simlink synth`` (medium errors) and encoded once (cached, not
+timed). Every run happens in a fresh subprocess so its peak RSS is its own. Printed and
+written to benchmarks/results/link_bench.json and .md: seconds per phase (load, train,
+block, predict, cluster, write), pairs compared, comparisons per second (blocked pairs /
+predict seconds), peak RSS, pairwise F1, and the same for the cleartext baseline.
+
+    python benchmarks/link_bench.py --contacts 10000 100000 1000000 --threads 2
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+CONTACTS_PER_PERSON = 3.03  # simlink synth default contact model (measured: 3,035,474 / 1,000,000)
+
+
+def _child_encoded(folder: str, threads: int, memory_limit: str) -> dict:
+    import pandas as pd
+
+    import linkeval
+    from simlink.link import link_files
+
+    encoded = [Path(folder) / f"{a}.parquet" for a in linkeval.AGENCIES]
+    started = time.perf_counter()
+    result = link_files(encoded, Path(folder) / "bench.duckdb", overwrite=True, charts=False,
+                        threads=threads, memory_limit=memory_limit)
+    wall = time.perf_counter() - started
+    import duckdb
+
+    with duckdb.connect(str(Path(folder) / "bench.duckdb"), read_only=True) as con:
+        assigned = con.execute("SELECT * FROM event_person").df()
+    quality = linkeval.pairwise_quality(assigned, pd.read_csv(Path(folder) / "truth.csv"))
+    return {"seconds": result.seconds, "wall": wall, "counts": result.counts, "events": result.events,
+            "persons": result.persons, "quality": quality}
+
+
+def _child_cleartext(folder: str, threads: int) -> dict:
+    import baseline_cleartext
+    import linkeval
+
+    started = time.perf_counter()
+    out = baseline_cleartext.run([Path(folder) / f"{a}.csv" for a in linkeval.AGENCIES], Path(folder) / "truth.csv",
+                                 thresholds=(0.9,), threads=threads)
+    out["wall"] = time.perf_counter() - started
+    return out
+
+
+def child(kind: str, folder: str, threads: int, memory_limit: str) -> None:
+    sys.path.insert(0, str(HERE))
+    out = _child_encoded(folder, threads, memory_limit) if kind == "encoded" else _child_cleartext(folder, threads)
+    out["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print("RESULT " + json.dumps(out, default=str))
+
+
+def run_child(kind: str, folder: Path, threads: int, memory_limit: str) -> dict:
+    proc = subprocess.run([sys.executable, __file__, "--child", kind, str(folder), "--threads", str(threads),
+                           "--memory-limit", memory_limit], capture_output=True, text=True)
+    for line in proc.stdout.splitlines():
+        if line.startswith("RESULT "):
+            return json.loads(line[7:])
+    raise RuntimeError(f"{kind} run failed:\n{proc.stderr[-3000:]}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--contacts", type=int, nargs="+", default=[10_000, 100_000, 1_000_000])
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--memory-limit", default="5GB")
+    parser.add_argument("--work", type=Path, default=Path("/tmp/simlink-bench"))
+    parser.add_argument("--no-baseline", action="store_true")
+    parser.add_argument("--child", nargs=2, metavar=("KIND", "FOLDER"))
+    args = parser.parse_args()
+    if args.child:
+        child(args.child[0], args.child[1], args.threads, args.memory_limit)
+        return
+    sys.path.insert(0, str(HERE))
+    import linkeval
+
+    rows = []
+    for contacts in args.contacts:
+        people = max(1, round(contacts / CONTACTS_PER_PERSON))
+        folder = args.work / f"speed-{contacts}"
+        started = time.perf_counter()
+        linkeval.prepare(folder, people, 1, "medium")
+        prepared = time.perf_counter() - started
+        row = {"contacts_target": contacts, "people": people, "prepare_seconds": prepared,
+               "encoded": run_child("encoded", folder, args.threads, args.memory_limit)}
+        if not args.no_baseline:
+            row["cleartext"] = run_child("cleartext", folder, args.threads, args.memory_limit)
+        rows.append(row)
+        e = row["encoded"]
+        predict = e["seconds"].get("predict", 0) or 1e-9
+        line = (f"{e['events']:,} contacts: encoded {sum(e['seconds'].values()):.1f} s "
+                f"({', '.join(f'{k} {v:.1f}' for k, v in e['seconds'].items())}), "
+                f"{e['counts']['blocked_pairs']:,} pairs, {e['counts']['blocked_pairs'] / predict:,.0f} comparisons/s, "
+                f"peak RSS {e['peak_rss_mb']:,.0f} MB, F1 {e['quality']['f1']:.4f}")
+        if "cleartext" in row:
+            c = row["cleartext"]
+            line += (f" | cleartext {sum(c['seconds'].values()):.1f} s, peak RSS {c['peak_rss_mb']:,.0f} MB, "
+                     f"F1 {c['sweep']['0.9']['f1']:.4f}")
+        print(line, flush=True)
+    out = HERE / "results"
+    out.mkdir(exist_ok=True)
+    (out / "link_bench.json").write_text(json.dumps({"threads": args.threads, "memory_limit": args.memory_limit,
+                                                     "rows": rows}, indent=1, default=str))
+    lines = ["# simlink link: speed and memory (medium errors, threads %d, DuckDB memory_limit %s)" % (args.threads, args.memory_limit), "",
+             "| contacts | distinct encodings | pairs compared | load | train | block | predict | cluster | write | total s | comparisons/s | peak RSS MB | F1 | cleartext total s | cleartext RSS MB | cleartext F1 | encoded/cleartext time |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    for row in rows:
+        e, s = row["encoded"], row["encoded"]["seconds"]
+        total = sum(s.values())
+        c = row.get("cleartext")
+        ctotal = sum(c["seconds"].values()) if c else float("nan")
+        lines.append(
+            f"| {e['events']:,} | {e['counts']['distinct_encodings']:,} | {e['counts']['blocked_pairs']:,} | "
+            + " | ".join(f"{s.get(k, 0):.1f}" for k in ("load", "train", "block", "predict", "cluster", "write"))
+            + f" | {total:.1f} | {e['counts']['blocked_pairs'] / (s.get('predict') or 1e-9):,.0f} | {e['peak_rss_mb']:,.0f} | "
+            f"{e['quality']['f1']:.4f} | {ctotal:.1f} | {c['peak_rss_mb'] if c else float('nan'):,.0f} | "
+            f"{c['sweep']['0.9']['f1'] if c else float('nan'):.4f} | {total / ctotal if c else float('nan'):.2f} |")
+    (out / "link_bench.md").write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,36 @@
+"""``simlink link``: run at the linkage unit, on encoded files only (no key needed)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from simlink.link import DEFAULT_THRESHOLD, link_files
+
+
+@click.command()
+@click.argument("encoded", nargs=-1, required=True, type=click.Path(dir_okay=False, path_type=Path))
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="Linkage database (DuckDB) to write.")
+@click.option("--threshold", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=DEFAULT_THRESHOLD,
+              show_default=True, help="Match probability at or above which two encodings are the same person.")
+@click.option("--model", "model_path", type=click.Path(dir_okay=False, path_type=Path),
+              help="Reuse a model file from an earlier run (OUTPUT.model.json) instead of training.")
+@click.option("--overwrite", is_flag=True, help="Replace OUTPUT if it exists.")
+@click.option("--backend", type=click.Choice(["duckdb", "spark"]), default="duckdb", show_default=True,
+              help="Where Splink runs; spark needs the 'spark' extra.")
+@click.option("--memory-limit", default="6GB", show_default=True, help="DuckDB memory limit.")
+@click.option("--threads", type=click.IntRange(1), help="DuckDB threads (default: all cores).")
+@click.option("--no-charts", is_flag=True, help="Do not write OUTPUT.charts/ (Splink match-weight and m/u charts).")
+def link(encoded: tuple[Path, ...], output: Path, threshold: float, model_path: Path | None, overwrite: bool,
+         backend: str, memory_limit: str, threads: int | None, no_charts: bool) -> None:
+    """Link ENCODED files (one per agency) into persons; one file deduplicates it alone."""
+    result = link_files(list(encoded), output, threshold=threshold, model=model_path, overwrite=overwrite,
+                        backend=backend, charts=not no_charts, memory_limit=memory_limit, threads=threads)
+    click.echo(result.line())
+    if result.model_file:
+        click.echo(f"model: {result.model_file}" + (f"; charts: {result.charts[0].parent}" if result.charts else ""))
+
+
+COMMANDS = [link]

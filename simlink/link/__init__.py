@@ -1,0 +1,168 @@
+"""Linkage: find the same person across and within agencies from encodings alone.
+
+``link_files(paths, output)`` checks the encoded files, collapses identical encodings,
+trains (or reuses) a Splink model on Dice comparisons of the filters, scores the blocked
+pairs, clusters them into persons and writes the linkage database. See docs/linkage.md.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import duckdb
+
+from simlink import __version__
+from simlink.errors import SchemaError
+from simlink.link import model as link_model
+from simlink.link.comparisons import DiceAtThresholds
+from simlink.link.load import LoadStats, check_inputs, load
+from simlink.link.output import check_output, write_charts, write_database, write_model_file
+
+DEFAULT_THRESHOLD = 0.9
+
+__all__ = ["DEFAULT_THRESHOLD", "DiceAtThresholds", "LinkResult", "link_files", "read_model_file"]
+
+
+@dataclass
+class LinkResult:
+    """What a linkage run produced, for the summary line and the benchmarks."""
+
+    output: Path
+    events: int
+    distinct_encodings: int
+    persons: int
+    threshold: float
+    trained: bool
+    seconds: dict[str, float] = field(default_factory=dict)
+    counts: dict[str, int] = field(default_factory=dict)
+    model_file: Path | None = None
+    charts: list[Path] = field(default_factory=list)
+
+    def line(self) -> str:
+        total = sum(self.seconds.values())
+        return (f"linked {self.events:,} events ({self.distinct_encodings:,} distinct encodings) into "
+                f"{self.persons:,} persons at match probability >= {self.threshold:g}; "
+                f"{self.counts.get('blocked_pairs', 0):,} pairs compared; {total:.1f} s; wrote {self.output}")
+
+
+def read_model_file(path: str | Path, fingerprint: str | None = None) -> dict:
+    """The Splink model inside a model file written by ``link`` (or a plain Splink JSON)."""
+    path = Path(path)
+    if not path.exists():
+        raise SchemaError("model file not found", path=path)
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        raise SchemaError("model file is not JSON (expected a model saved by 'simlink link')", path=path) from None
+    if isinstance(doc, dict) and "splink" in doc:
+        if fingerprint is not None and doc.get("schema_fingerprint") != fingerprint:
+            raise SchemaError("model was trained on encodings of a different schema (fingerprints differ)", path=path)
+        doc = doc["splink"]
+    return link_model.parse_model(json.dumps(doc), str(path))
+
+
+def _connect(memory_limit: str, threads: int | None, temp_dir: str) -> duckdb.DuckDBPyConnection:
+    con = duckdb.connect(":memory:")
+    con.execute(f"SET memory_limit='{memory_limit}'")
+    con.execute(f"SET temp_directory='{temp_dir}'")
+    if threads:
+        con.execute(f"SET threads={int(threads)}")
+    con.execute("SET preserve_insertion_order=false")
+    return con
+
+
+def link_files(
+    paths: list[str | Path],
+    output: str | Path,
+    *,
+    threshold: float = DEFAULT_THRESHOLD,
+    model: str | Path | dict | None = None,
+    overwrite: bool = False,
+    backend: str = "duckdb",
+    charts: bool = True,
+    memory_limit: str = "6GB",
+    threads: int | None = None,
+    train_options: link_model.TrainOptions | None = None,
+    keep_probability: float | None = None,
+    _keep_working: dict | None = None,
+) -> LinkResult:
+    """Link encoded files into persons and write the linkage database at ``output``.
+
+    ``model``: a model file (or dict) from an earlier run to reuse instead of training.
+    ``keep_probability``: lowest match probability kept from prediction (default: the
+    threshold); only benchmarks lower it, to try several thresholds on one scoring.
+    """
+    if not 0 < threshold < 1:
+        raise SchemaError("threshold must be a match probability between 0 and 1")
+    output = Path(output)
+    check_output(output, overwrite)
+    inputs = check_inputs(list(paths))
+    if isinstance(model, (str, Path)):
+        model = read_model_file(model, inputs.fingerprint)
+    link_model.quiet_splink()
+    phases = link_model.Phases()
+    with tempfile.TemporaryDirectory(prefix="simlink-link-") as tmp:
+        con = _connect(memory_limit, threads, tmp)
+        started = time.perf_counter()
+        stats: LoadStats = load(con, inputs)
+        fields = link_model.used_fields(con, inputs.schema)
+        phases.timed("load", started)
+        db_api = link_model.make_db_api(backend, con)
+        table = link_model.register_encodings(db_api, backend, con)
+        if model is not None:
+            missing = set(link_model.model_fields(model)) - {f.name for f in inputs.schema.fields}
+            if missing:
+                raise SchemaError("model compares fields that the encoded files do not have")
+        linker = link_model.build_linker(db_api, table, inputs.schema, fields, model)
+        if model is None:
+            link_model.train(linker, inputs.schema, fields, train_options or link_model.TrainOptions(), phases)
+        link_model.block(linker, phases)
+        scored = link_model.predict(linker, min(threshold, keep_probability or threshold), phases)
+        clusters = link_model.cluster(linker, scored, threshold, phases)
+        started = time.perf_counter()
+        if backend == "duckdb":
+            clusters_table = clusters.physical_name
+        else:
+            con.register("link_clusters_frame", clusters.as_pandas_dataframe()[["enc_id", "cluster_id"]])
+            clusters_table = "link_clusters_frame"
+        trained_model = link_model.model_json(linker)
+        metadata = {
+            "simlink_version": __version__,
+            "created_utc": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+            "schema_fingerprint": inputs.fingerprint,
+            "key_check": inputs.key_check,
+            "inputs": inputs.description(),
+            "threshold_match_probability": threshold,
+            "model_reused": model is not None,
+            "backend": backend,
+            "fields_compared": link_model.model_fields(trained_model),
+            "blocking_rules": [f"blk__{b.name}" for b in inputs.schema.blocking],
+        }
+        counts = dict(phases.counts)
+        stats_rows = [("blocked_pairs", counts.get("blocked_pairs", 0)),
+                      ("pairs_at_or_above_threshold", _pairs_above(scored, threshold))]
+        written_stats = write_database(con, output, clusters_table, metadata, trained_model, stats_rows)
+        model_file = output.with_name(output.name + ".model.json")
+        write_model_file(model_file, trained_model, inputs.fingerprint)
+        chart_paths = write_charts(linker, output.with_name(output.name + ".charts")) if charts else []
+        if _keep_working is not None:
+            _keep_working["scored"] = scored.as_pandas_dataframe()[["enc_id_l", "enc_id_r", "match_probability"]]
+            _keep_working["events"] = con.execute("SELECT agency, record_id, enc_id FROM link_events").df()
+        phases.timed("write", started)
+        con.close()
+    persons = dict(written_stats)["persons"]
+    return LinkResult(output, stats.events, stats.distinct_encodings, persons, threshold, model is None,
+                      phases.seconds, counts | {"distinct_encodings": stats.distinct_encodings},
+                      model_file, chart_paths)
+
+
+def _pairs_above(scored, threshold: float) -> int:
+    relation = scored.as_duckdbpyrelation() if hasattr(scored, "as_duckdbpyrelation") else None
+    if relation is None:
+        return int(scored.as_spark_dataframe().filter(f"match_probability >= {threshold}").count())
+    return int(relation.filter(f"match_probability >= {threshold}").count("*").fetchall()[0][0])

@@ -1,0 +1,130 @@
+"""Read encoded files into DuckDB, refuse mixed inputs, collapse identical encodings.
+
+Linkage only makes sense when every agency encoded with the same schema and the same
+secret: the manifests carry the schema fingerprint and a key check value, and the files are
+refused (with a clear error naming the file) when either differs, when two files claim the
+same agency, or when columns of the contract are missing.
+
+Contacts of one person often carry identical identifiers, so the encodings are collapsed:
+every event gets an *encoding id* (a hash over all filter words, popcounts and blocking
+tokens) and Splink compares each distinct encoding once. The encoding id never leaves the
+working database.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import duckdb
+import pyarrow.parquet as pq
+
+from simlink.encode import block_column, pop_column, read_manifest, words_columns
+from simlink.errors import InputError, SchemaError
+from simlink.schema import Schema, schema_from_dict
+
+EVENT_COLUMNS = ("agency", "record_id", "service", "contact_date")
+
+
+def hash_column(field_name: str) -> str:
+    """Working column holding a hash of a field's filter (exact level, term frequencies)."""
+    return f"fh__{field_name}"
+
+
+@dataclass
+class LinkInputs:
+    """Validated encoded files: their manifests and the one schema they share."""
+
+    paths: list[Path]
+    manifests: list[dict]
+    schema: Schema
+    fingerprint: str
+    key_check: str
+
+    @property
+    def agencies(self) -> list[str]:
+        return [m["agency"] for m in self.manifests]
+
+    def description(self) -> list[dict]:
+        """What run_metadata records about the inputs (no data values)."""
+        return [{"agency": m["agency"], "file": p.name, "rows": m.get("rows")}
+                for p, m in zip(self.paths, self.manifests)]
+
+
+@dataclass
+class LoadStats:
+    events: int = 0
+    distinct_encodings: int = 0
+    events_by_agency: dict[str, int] = field(default_factory=dict)
+
+
+def encoded_columns(schema: Schema) -> list[str]:
+    cols: list[str] = []
+    for f in schema.fields:
+        cols += words_columns(f.name, f.words) + [pop_column(f.name)]
+    return cols + [block_column(b.name) for b in schema.blocking]
+
+
+def check_inputs(paths: list[str | Path]) -> LinkInputs:
+    """Read and cross-check the manifests; raise a clear error on the first problem."""
+    if not paths:
+        raise InputError("no encoded files given")
+    paths = [Path(p) for p in paths]
+    manifests = [read_manifest(p) for p in paths]
+    first, first_path = manifests[0], paths[0]
+    seen: dict[str, Path] = {}
+    for path, manifest in zip(paths, manifests):
+        if manifest["schema_fingerprint"] != first["schema_fingerprint"]:
+            raise SchemaError(f"encoded with a different schema than {first_path.name} "
+                              "(schema fingerprints differ); every agency must use the same schema", path=path)
+        if manifest["key_check"] != first["key_check"]:
+            raise InputError(f"encoded with a different secret key than {first_path.name} "
+                             "(key check values differ); every agency must use the same key", path=path)
+        agency = manifest["agency"]
+        if agency in seen:
+            raise InputError(f"agency '{agency}' is also the agency of {seen[agency].name}; "
+                             "give each agency's records in one file", path=path)
+        seen[agency] = path
+    schema = schema_from_dict(first["schema"], source=str(first_path))
+    if schema.fingerprint != first["schema_fingerprint"]:
+        raise SchemaError("manifest schema does not match its fingerprint", path=first_path)
+    wanted = set(EVENT_COLUMNS) | set(encoded_columns(schema))
+    for path in paths:
+        missing = wanted - set(pq.read_schema(path).names)
+        if missing:
+            raise InputError(f"encoded file lacks {len(missing)} expected column(s), e.g. '{sorted(missing)[0]}'",
+                             path=path)
+    return LinkInputs(paths, manifests, schema, first["schema_fingerprint"], first["key_check"])
+
+
+def _hash_sql(columns: list[str]) -> str:
+    """A 63-bit non-negative BIGINT hash of the columns (DuckDB ``hash`` is 64-bit unsigned)."""
+    return f"CAST(hash({', '.join(columns)}) >> 1 AS BIGINT)"
+
+
+def load(con: duckdb.DuckDBPyConnection, inputs: LinkInputs) -> LoadStats:
+    """Create ``link_events`` (one row per event, with its encoding id) and ``link_encodings``
+    (one row per distinct encoding: words, popcounts, blocking tokens, filter hashes)."""
+    schema = inputs.schema
+    cols = encoded_columns(schema)
+    files = ", ".join("'" + str(p).replace("'", "''") + "'" for p in inputs.paths)
+    con.execute(f"""
+        CREATE OR REPLACE TEMP TABLE link_raw AS
+        SELECT {', '.join(EVENT_COLUMNS)}, {_hash_sql(cols)} AS enc_id, {', '.join(cols)}
+        FROM read_parquet([{files}])""")
+    con.execute("""CREATE OR REPLACE TEMP TABLE link_events AS
+                   SELECT agency, record_id, service, contact_date, enc_id FROM link_raw""")
+    field_hashes = ", ".join(
+        f"CASE WHEN {pop_column(f.name)} = 0 THEN NULL ELSE {_hash_sql(words_columns(f.name, f.words))} END "
+        f"AS {hash_column(f.name)}" for f in schema.fields)
+    con.execute(f"""
+        CREATE OR REPLACE TABLE link_encodings AS
+        SELECT enc_id, {', '.join(cols)}, {field_hashes}
+        FROM (SELECT DISTINCT ON (enc_id) enc_id, {', '.join(cols)} FROM link_raw)""")
+    con.execute("DROP TABLE link_raw")
+    stats = LoadStats()
+    stats.events = con.execute("SELECT count(*) FROM link_events").fetchall()[0][0]
+    stats.distinct_encodings = con.execute("SELECT count(*) FROM link_encodings").fetchall()[0][0]
+    stats.events_by_agency = dict(con.execute(
+        "SELECT agency, count(*) FROM link_events GROUP BY agency ORDER BY agency").fetchall())
+    return stats

@@ -1,0 +1,94 @@
+"""Splink settings built from the linkage schema: blocking, comparisons, training rules.
+
+Everything the model needs follows from the schema the agencies encoded with, so two runs
+on the same schema build the same settings:
+
+* prediction blocking: one equality rule per keyed blocking token ``blk__<name>``, OR-ed
+  (Splink unions the rules and scores each pair once); a null token never matches;
+* one :class:`DiceAtThresholds` comparison per field, thresholds chosen by the field's
+  tokenisation (see docs/linkage.md); term-frequency adjustment on identical-filter levels
+  of the name fields, using the filter hash as the term;
+* EM blocking passes and deterministic rules for the prior, on filter hashes, so Splink can
+  tell which comparison a training pass cannot estimate.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from splink import block_on
+
+from simlink.encode import block_column
+from simlink.link.comparisons import DiceAtThresholds
+from simlink.link.load import hash_column
+from simlink.schema import FieldSpec, Schema
+
+UNIQUE_ID = "enc_id"
+# Dice thresholds per tokenisation; measured on synthetic data (docs/linkage.md).
+THRESHOLDS = {
+    "qgram": (0.9, 0.75),
+    "date_parts": (0.75,),
+    "positional": (0.8,),
+    "whole": (),
+}
+TF_NORMALISERS = {"person_name"}
+
+
+def field_comparison(f: FieldSpec, *, term_frequencies: bool = True) -> DiceAtThresholds:
+    return DiceAtThresholds(
+        f.name, f.words, THRESHOLDS.get(f.tokens.kind, (0.8,)), hash_column=hash_column(f.name),
+        term_frequency_adjustments=term_frequencies and f.normaliser in TF_NORMALISERS)
+
+
+def _present(fields: set[str], *names: str) -> bool:
+    return all(n in fields for n in names)
+
+
+def prior_rules(schema: Schema, fields: list[str]) -> list[str]:
+    """Near-certain deterministic rules: three of the four main identifiers identical."""
+    names = set(fields)
+    core = [n for n in ("given_name", "family_name", "date_of_birth", "postcode") if n in names]
+    if len(core) < 3:
+        core = [f.name for f in schema.fields if f.name in names][:3]
+    rules = []
+    for skip in core if len(core) > 3 else [None]:
+        chosen = [n for n in core if n != skip]
+        rules.append(" AND ".join(f"l.{hash_column(n)} = r.{hash_column(n)}" for n in chosen))
+    if "nhs_number" in names:
+        rules.append(f"l.{hash_column('nhs_number')} = r.{hash_column('nhs_number')}")
+    return rules
+
+
+def em_blocking_rules(schema: Schema, fields: list[str]) -> list[Any]:
+    """Training passes: each blocks on some fields and so estimates the others' m values."""
+    names = set(fields)
+    rules = []
+    if _present(names, "date_of_birth"):
+        rules.append(block_on(hash_column("date_of_birth")))
+    if _present(names, "given_name", "family_name"):
+        rules.append(block_on(hash_column("given_name"), hash_column("family_name")))
+    if not rules:
+        rules.append(block_on(*[hash_column(n) for n in fields[:2]]))
+    return rules
+
+
+def build_settings(schema: Schema, fields: list[str] | None = None, *, term_frequencies: bool = True):
+    """Splink SettingsCreator (dialect-free until a linker is built) for the fields used.
+
+    ``fields``: fields with at least one value in the inputs (a comparison on a field that
+    is always missing could not be trained); default all.
+    """
+    from splink import SettingsCreator
+
+    used = [f for f in schema.fields if fields is None or f.name in fields]
+
+    creator = SettingsCreator(
+        link_type="dedupe_only",
+        unique_id_column_name=UNIQUE_ID,
+        blocking_rules_to_generate_predictions=[block_on(block_column(b.name)) for b in schema.blocking],
+        comparisons=[field_comparison(f, term_frequencies=term_frequencies) for f in used],
+        retain_matching_columns=False,
+        retain_intermediate_calculation_columns=False,
+        additional_columns_to_retain=[],
+    )
+    return creator

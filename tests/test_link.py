@@ -1,0 +1,218 @@
+"""simlink link: quality on small synthetic data, refusals, dedupe, model reuse, portability."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import re
+import sys
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from simlink.cli import main  # noqa: E402
+from simlink.encode import encode_file  # noqa: E402
+from simlink.keys import generate_key_file, read_key_file  # noqa: E402
+from simlink.link import link_files  # noqa: E402
+from simlink.link.comparisons import DiceAtThresholds  # noqa: E402
+from simlink.schema import load_schema, schema_from_dict  # noqa: E402
+from toy_synth import AGENCIES, generate  # noqa: E402
+
+PEOPLE = 1500
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory) -> dict:
+    folder = tmp_path_factory.mktemp("link")
+    generate(PEOPLE, 11, folder, "medium")
+    key = generate_key_file(folder / "key.hex")
+    secret, schema = read_key_file(key), load_schema(None)
+    encoded = []
+    for agency in AGENCIES:
+        out = folder / f"{agency}.parquet"
+        encode_file(folder / f"{agency}.csv", out, secret=secret, agency=agency, schema=schema)
+        encoded.append(out)
+    return {"folder": folder, "encoded": encoded, "truth": pd.read_csv(folder / "truth.csv"),
+            "secret": secret, "schema": schema}
+
+
+@pytest.fixture(scope="module")
+def linked(data) -> Path:
+    output = data["folder"] / "linkage.duckdb"
+    result = CliRunner().invoke(main, ["link", *map(str, data["encoded"]), "-o", str(output)])
+    assert result.exit_code == 0, result.output
+    assert "persons" in result.output
+    return output
+
+
+def _table(path: Path, sql: str) -> pd.DataFrame:
+    with duckdb.connect(str(path), read_only=True) as con:
+        return con.execute(sql).df()
+
+
+def _pairwise_f1(assigned: pd.DataFrame, truth: pd.DataFrame) -> float:
+    merged = assigned.merge(truth, on=["agency", "record_id"])
+
+    def pairs(sizes: pd.Series) -> int:
+        return int((sizes * (sizes - 1) // 2).sum())
+
+    tp = pairs(merged.groupby(["person_key", "person_id"]).size())
+    precision = tp / pairs(merged.groupby("person_key").size())
+    recall = tp / pairs(merged.groupby("person_id").size())
+    return 2 * precision * recall / (precision + recall)
+
+
+def _partition(assigned: pd.DataFrame) -> set[frozenset]:
+    groups = assigned.assign(ref=assigned["agency"] + "/" + assigned["record_id"]).groupby("person_key")["ref"]
+    return {frozenset(v) for _, v in groups}
+
+
+def test_quality_and_every_event_once(linked, data):
+    event_person = _table(linked, "SELECT * FROM event_person")
+    truth = data["truth"]
+    assert len(event_person) == len(truth)
+    assert not event_person.duplicated(["agency", "record_id"]).any()
+    assert set(zip(event_person.agency, event_person.record_id)) == set(zip(truth.agency, truth.record_id))
+    f1 = _pairwise_f1(event_person, truth)
+    assert f1 >= 0.95, f1
+    # persons are fewer than events (contacts were linked) yet not collapsed into a few
+    assert truth.person_id.nunique() * 0.9 <= event_person.person_key.nunique() <= len(truth) * 0.8
+
+
+def test_output_tables_hold_no_scores_filters_or_values(linked, data):
+    with duckdb.connect(str(linked), read_only=True) as con:
+        tables = {r[0] for r in con.execute("SELECT table_name FROM information_schema.tables").fetchall()}
+        columns = con.execute("SELECT table_name, column_name, data_type FROM information_schema.columns").fetchall()
+        dump = "\n".join(str(con.execute(f"SELECT * FROM {t}").fetchall()) for t in sorted(tables))
+    assert tables == {"events", "event_person", "run_metadata", "model", "link_stats"}
+    cols = {(t, c): d for t, c, d in columns}
+    assert cols[("event_person", "person_key")] == "BIGINT"
+    assert cols[("events", "contact_date")] == "DATE"
+    assert not any("__w" in c or c.startswith(("blk__", "fh__")) or "match" in c or c == "enc_id" for _, c, _ in columns)
+    frame = pd.concat(pd.read_csv(data["folder"] / f"{a}.csv", dtype=str, keep_default_na=False) for a in AGENCIES)
+    raw = set()
+    for column in ("given_name", "family_name", "postcode", "date_of_birth"):
+        raw |= {v for v in frame[column] if len(v) >= 5}
+    lowered = dump.lower()
+    words = set(re.findall(r"[a-z0-9_]+", lowered))  # whole words: "check" is not in "key_check"
+    leaked = [v for v in raw if (v.lower() in lowered if " " in v else v.lower() in words)]
+    assert not leaked, f"{len(leaked)} raw values found in the output"
+    metadata = dict(_table(linked, "SELECT key, value FROM run_metadata").values)
+    assert json.loads(metadata["schema_fingerprint"]) == data["schema"].fingerprint
+    assert (linked.parent / "linkage.duckdb.charts" / "match_weights.html").stat().st_size > 1000
+
+
+def test_model_reuse_gives_same_clusters(linked, data):
+    again = data["folder"] / "again.duckdb"
+    model = linked.parent / "linkage.duckdb.model.json"
+    result = CliRunner().invoke(main, ["link", *map(str, data["encoded"]), "-o", str(again), "--model", str(model)])
+    assert result.exit_code == 0, result.output
+    first = _table(linked, "SELECT * FROM event_person")
+    second = _table(again, "SELECT * FROM event_person")
+    assert _partition(first) == _partition(second)
+    assert json.loads(dict(_table(again, "SELECT key, value FROM run_metadata").values)["model_reused"]) is True
+
+
+def test_one_file_dedupes(data, tmp_path):
+    result = link_files([data["encoded"][0]], tmp_path / "one.duckdb", charts=False)
+    event_person = _table(tmp_path / "one.duckdb", "SELECT * FROM event_person")
+    truth = data["truth"][data["truth"].agency == AGENCIES[0]]
+    assert len(event_person) == len(truth) == result.events
+    assert result.persons < result.events  # people with several police contacts were found
+    assert _pairwise_f1(event_person, truth) >= 0.9
+
+
+def _cli_error(args: list[str]) -> str:
+    result = CliRunner().invoke(main, ["link", *args])
+    assert result.exit_code == 2, result.output
+    return result.output
+
+
+def test_refuses_existing_output(linked, data):
+    message = _cli_error([*map(str, data["encoded"]), "-o", str(linked)])
+    assert "already exists" in message and "--overwrite" in message
+
+
+def test_refuses_duplicate_agency(data, tmp_path):
+    message = _cli_error([str(data["encoded"][0]), str(data["encoded"][0]), "-o", str(tmp_path / "x.duckdb")])
+    assert "agency 'police'" in message
+
+
+def test_refuses_other_key(data, tmp_path):
+    other = read_key_file(generate_key_file(tmp_path / "other.hex"))
+    odd = tmp_path / "ed.parquet"
+    encode_file(data["folder"] / "ed.csv", odd, secret=other, agency="ed", schema=data["schema"])
+    message = _cli_error([str(data["encoded"][0]), str(odd), "-o", str(tmp_path / "x.duckdb")])
+    assert "different secret key" in message
+    assert not (tmp_path / "x.duckdb").exists()
+
+
+def test_refuses_other_schema(data, tmp_path):
+    doc = json.loads(json.dumps(data["schema"].to_dict()))  # as stored in a manifest
+    doc["fields"][0]["hashes"] = doc["fields"][0]["hashes"] + 1
+    other = schema_from_dict(doc)
+    assert other.fingerprint != data["schema"].fingerprint
+    odd = tmp_path / "ed.parquet"
+    encode_file(data["folder"] / "ed.csv", odd, secret=data["secret"], agency="ed", schema=other)
+    message = _cli_error([str(data["encoded"][0]), str(odd), "-o", str(tmp_path / "x.duckdb")])
+    assert "different schema" in message
+
+
+def test_refuses_model_of_other_schema(linked, data, tmp_path):
+    model = json.loads((linked.parent / "linkage.duckdb.model.json").read_text())
+    model["schema_fingerprint"] = "0" * 64
+    path = tmp_path / "model.json"
+    path.write_text(json.dumps(model))
+    message = _cli_error([str(data["encoded"][0]), "-o", str(tmp_path / "x.duckdb"), "--model", str(path)])
+    assert "different schema" in message
+
+
+def _case_sql(comparison) -> str:
+    """CASE expression giving Splink's gamma value (-1 missing, then n-1 .. 0) per level."""
+    levels = comparison.as_dict()["comparison_levels"]
+    whens, gamma = [], len(levels) - 2
+    for level in levels:
+        if level["sql_condition"] == "ELSE":
+            whens.append("ELSE 0")
+        elif level.get("is_null_level"):
+            whens.append(f"WHEN {level['sql_condition']} THEN -1")
+        else:
+            whens.append(f"WHEN {level['sql_condition']} THEN {gamma}")
+            gamma -= 1
+    return "CASE " + " ".join(whens) + " END"
+
+
+def test_dice_comparison_sql_is_portable():
+    import sqlglot
+
+    creator = DiceAtThresholds("family_name", 8, [0.9, 0.75], hash_column="fh__family_name",
+                               term_frequency_adjustments=True)
+    for dialect in ("duckdb", "spark"):
+        comparison = creator.get_comparison(dialect)
+        levels = comparison.as_dict()["comparison_levels"]
+        assert len(levels) == 5  # missing, identical, >= 0.9, >= 0.75, else
+        assert levels[0]["is_null_level"] and levels[1]["tf_adjustment_column"] == "fh__family_name"
+        sql = _case_sql(comparison)
+        assert "bit_count" in sql.lower()
+        sqlglot.parse_one(f"SELECT {sql} FROM t", read="spark" if dialect == "spark" else "duckdb")
+    spark_sql = _case_sql(creator.get_comparison("spark"))
+    assert "`family_name__w7_l`" in spark_sql
+    assert "BIT_COUNT" in sqlglot.transpile(f"SELECT {spark_sql}", read="spark", write="spark")[0].upper()
+
+
+def test_dice_levels_score_known_filters():
+    """The SQL Dice agrees with a direct computation on hand-made filters."""
+    creator = DiceAtThresholds("f", 1, [0.8, 0.5])
+    sql = _case_sql(creator.get_comparison("duckdb"))
+    rows = [(0b1111, 4, 0b1111, 4), (0b11110, 4, 0b11111, 5), (0b1111, 4, 0b110000, 2), (0b1, 1, 0, 0),
+            (0b111100, 4, 0b1100, 2)]
+    with duckdb.connect() as con:
+        got = [con.execute(f"SELECT {sql} FROM (SELECT ?::BIGINT AS f__w0_l, ?::SMALLINT AS f__pop_l, "
+                           "?::BIGINT AS f__w0_r, ?::SMALLINT AS f__pop_r)", list(r)).fetchall()[0][0] for r in rows]
+    # levels (gamma): 3 identical, 2 Dice >= 0.8, 1 Dice >= 0.5, 0 else, -1 missing
+    assert got == [3, 2, 0, -1, 1]
