@@ -20,6 +20,8 @@ from simlink.audit.report import BAR, AttackResult, AuditReport
 from simlink.errors import InputError
 from simlink.normalise import NORMALISERS
 
+INSIDER_SEEDS = 50  # distinct names the insider attacker knows
+
 __all__ = ["audit_file", "audit_encoded", "read_reference", "AuditReport", "BAR"]
 
 
@@ -59,6 +61,22 @@ def _score(guesses: list[str | None], truth: list[str | None] | None) -> tuple[f
     return guessed, float(right.mean()) if len(right) else 0.0, right
 
 
+def _insider(filters, names: dict[str, float], truth: list[str | None]) -> list[str | None]:
+    """Pattern attack seeded with known plaintext: the attacker knows the names of a few
+    people in the file (INSIDER_SEEDS distinct filters, at random). Their own records are
+    not counted as re-identified."""
+    true_name: dict[int, str | None] = {}
+    for row, i in enumerate(filters.inverse.tolist()):
+        if i >= 0:
+            true_name.setdefault(i, truth[row])
+    rng = np.random.default_rng(0)
+    n_seeds = min(INSIDER_SEEDS, len(filters.counts) // 4)
+    picked = set(rng.choice(len(filters.counts), size=n_seeds, replace=False).tolist()) if n_seeds else set()
+    seeds = [true_name.get(i) if i in picked else None for i in range(len(filters.counts))]
+    guesses, _ = pattern_attack(filters, names, seeds)
+    return [guesses[i] if i >= 0 and i not in picked else None for i in filters.inverse.tolist()]
+
+
 def audit_encoded(encoded: EncodedFile, reference: Reference, truth: str | Path | pa.Table | None = None) -> AuditReport:
     """Run every attack on a loaded encoded file."""
     schema = encoded.schema
@@ -81,6 +99,8 @@ def audit_encoded(encoded: EncodedFile, reference: Reference, truth: str | Path 
         pattern, _ = pattern_attack(filters, names, freq)
         for attack, per_filter in (("frequency", freq), ("pattern", pattern)):
             record(attack, field_name, field_name, [per_filter[i] if i >= 0 else None for i in filters.inverse])
+        if truth is not None:
+            record("insider", field_name, field_name, _insider(filters, names, truth_names[field_name]))
     references = {f: reference.names(f) for f in NAME_FIELDS}
     for key in schema.blocking:
         result = blocking_attack(schema, key, encoded.tokens(key.name), references)

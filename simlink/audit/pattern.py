@@ -18,7 +18,7 @@ from simlink.audit.encoded import FieldFilters
 from simlink.audit.model import flip_probability, name_tokens
 
 ROUNDS = 4
-ACCEPT = 0.99  # score a decoding needs to become a seed for the next round
+ACCEPT = 0.95  # score a decoding needs to become a seed for the next round
 MARGIN = 0.05
 Z_MIN = 5.0  # z-score a position's lift needs to be taken as a token's position
 MIN_POSITIONS = 3  # a token with fewer learned positions is too easily faked by others
@@ -70,12 +70,21 @@ def _decode(matrix: np.ndarray, positions: np.ndarray, name_token: np.ndarray, h
     known = name_token[:, usable].astype(np.float32)
     known_size = known.sum(axis=1)
     candidates = known_size > 0
+    # bit-level check on the positions the learned tokens cover: a name's predicted bits
+    # should account for the filter's bits there, and be set in it
+    universe = pos.any(axis=0)
+    predicted = ((known @ pos) > 0)[:, universe].astype(np.float32)
+    predicted_size = predicted.sum(axis=1)
     for start in range(0, len(matrix), 2048):
         block = matrix[start:start + 2048].astype(np.float32)
         detected = ((block @ pos.T) >= need[None, :]).astype(np.float32)
         inter = detected @ known.T
         union = detected.sum(axis=1)[:, None] + known_size[None, :] - inter
-        jaccard = np.where(candidates[None, :], inter / np.maximum(union, 1), -1.0) + 1e-6 * prior[None, :]
+        bits = block[:, universe]
+        bit_inter = bits @ predicted.T
+        bit_union = bits.sum(axis=1)[:, None] + predicted_size[None, :] - bit_inter
+        combined = 0.5 * inter / np.maximum(union, 1) + 0.5 * bit_inter / np.maximum(bit_union, 1)
+        jaccard = np.where(candidates[None, :], combined, -1.0) + 1e-6 * prior[None, :]
         top2 = np.argsort(-jaccard, axis=1)[:, :2]
         rows = np.arange(len(block))
         best[start:start + len(block)] = top2[:, 0]
@@ -105,9 +114,11 @@ def pattern_attack(filters: FieldFilters, reference: dict[str, float], seeds: li
         name_token[i, [token_index[t] for t in tokens]] = True
     prior = np.log(np.array([reference[n] for n in names]) + 1e-12)
     prior = (prior - prior.min()) / max(np.ptp(prior), 1e-9)
-    hit_rate = max(0.5, 1.0 - flip_probability(spec) - 0.15)
+    flip = flip_probability(spec)
+    hit_rate = 1.0 if flip == 0 else max(0.5, 1.0 - flip - 0.15)
     seed_rows = np.array([i for i, s in enumerate(seeds) if s is not None and s in known], dtype=np.int64)
     seed_names = np.array([known[seeds[i]] for i in seed_rows], dtype=np.int64)
+    first_rows, first_names = seed_rows, seed_names
     best = np.full(n_distinct, -1, dtype=np.int64)
     score = np.zeros(n_distinct)
     for _ in range(ROUNDS):
@@ -116,8 +127,10 @@ def pattern_attack(filters: FieldFilters, reference: dict[str, float], seeds: li
         positions = _learn_positions(filters.matrix[seed_rows], name_token[seed_names], hit_rate, spec.hashes)
         best, score, margin = _decode(filters.matrix, positions, name_token, hit_rate, prior)
         accepted = (best >= 0) & (score >= ACCEPT) & (margin >= MARGIN)
-        seed_rows = np.flatnonzero(accepted)
-        seed_names = best[accepted]
+        # keep the original seeds and add the confident decodings
+        accepted[first_rows] = False
+        seed_rows = np.concatenate([first_rows, np.flatnonzero(accepted)])
+        seed_names = np.concatenate([first_names, best[accepted]])
     # a score of zero means nothing was detected: the "guess" would be the prior alone
     guesses = [names[b] if b >= 0 and s > 1e-3 else None for b, s in zip(best, score)]
     return guesses, score

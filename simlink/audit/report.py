@@ -12,7 +12,8 @@ class AttackResult:
     """One attack on one target (a name field, or a blocking key).
 
     ``reidentified``: share of all records whose name the attack got right (needs the
-    agency's own input as truth; None otherwise). ``guessed``: share of records the attack
+    agency's own input as truth; None otherwise). The ``insider`` attack (pattern
+    attack seeded with 50 known names) is only run when truth is given. ``guessed``: share of records the attack
     put a name on, right or wrong — an upper bound an agency can see without truth.
     """
 
