@@ -94,15 +94,27 @@ def _decode(matrix: np.ndarray, positions: np.ndarray, name_token: np.ndarray, h
 
 
 def pattern_attack(filters: FieldFilters, reference: dict[str, float], seeds: list[str | None],
-                   *, max_names: int = 20000) -> tuple[list[str | None], np.ndarray]:
-    """A name guess (or None) and its Jaccard score per distinct filter.
+                   *, max_names: int = 20000, max_filters: int = 50000) -> tuple[list[str | None], np.ndarray]:
+    """A name guess (or None) and its score per distinct filter.
 
     ``seeds`` holds an initial belief (a name or None) per distinct filter, typically the
-    output of :func:`simlink.audit.frequency.frequency_attack`.
+    output of :func:`simlink.audit.frequency.frequency_attack`. Only the ``max_filters``
+    most common distinct filters are decoded (bounds time on very large files; the rest
+    are rare values, each a tiny share of records).
     """
     n_distinct = len(filters.counts)
     if n_distinct == 0 or not reference:
         return [None] * n_distinct, np.zeros(n_distinct)
+    if n_distinct > max_filters:
+        keep = np.sort(np.argsort(-filters.counts, kind="stable")[:max_filters])
+        sub = FieldFilters(filters.spec, filters.matrix[keep], filters.counts[keep], np.zeros(0, np.int64))
+        sub_guesses, sub_score = pattern_attack(sub, reference, [seeds[i] for i in keep],
+                                                max_names=max_names, max_filters=max_filters)
+        guesses: list[str | None] = [None] * n_distinct
+        score = np.zeros(n_distinct)
+        for j, i in enumerate(keep.tolist()):
+            guesses[i], score[i] = sub_guesses[j], sub_score[j]
+        return guesses, score
     spec = filters.spec
     names = list(reference)[:max_names]
     known = {n: i for i, n in enumerate(names)}
