@@ -117,6 +117,7 @@ def run_config(name: str, schema: Schema, data: dict, secret: bytes, work: Path,
         for attack, rate in report.any_name.items():
             row[f"{attack}|{label}"] = rate
         row[f"worst|{label}"] = report.worst
+        row[f"blind|{label}"] = report.blind_guess
     row["largest_token_share"] = max(report.token_concentration.values())
     return row
 
@@ -127,6 +128,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=11)
     parser.add_argument("--work", type=Path, default=Path("/tmp/simlink-privacy-bench"))
     parser.add_argument("--only", nargs="*", help="run only these configurations")
+    parser.add_argument("--name", default="privacy_bench", help="results file name (without extension)")
     args = parser.parse_args()
     started = time.perf_counter()
     data = linkeval.prepare(args.work / "data", args.people, args.seed, "medium")
@@ -160,7 +162,8 @@ def main() -> None:
              "true = the data's own name distribution.", "",
              "| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
     for _, r in table.iterrows():
-        cells = [r["config"]] + [f"{r[c]:.4f}" if isinstance(r[c], float) else str(r[c]) for c in columns[1:]]
+        cells = [r["config"]] + [("n/a" if pd.isna(r[c]) else f"{r[c]:.4f}") if isinstance(r[c], float) else str(r[c])
+                                 for c in columns[1:]]
         lines.append("| " + " | ".join(cells) + " |")
     lines.append("")
     lines.append(f"total {time.perf_counter() - started:.0f} s")
@@ -168,8 +171,8 @@ def main() -> None:
     print(text)
     results = ROOT / "benchmarks" / "results"
     results.mkdir(parents=True, exist_ok=True)
-    (results / "privacy_bench.md").write_text(text + "\n", encoding="utf-8")
-    (results / "privacy_bench.json").write_text(json.dumps(
+    (results / f"{args.name}.md").write_text(text + "\n", encoding="utf-8")
+    (results / f"{args.name}.json").write_text(json.dumps(
         {"people": args.people, "seed": args.seed, "threshold": DEFAULT_THRESHOLD, "cleartext_f1": clear_f1,
          "rows": table.to_dict(orient="records")}, indent=2), encoding="utf-8")
 

@@ -109,6 +109,12 @@ def audit_encoded(encoded: EncodedFile, reference: Reference, truth: str | Path 
             if field_name in NAME_FIELDS and any(g is not None for g in guesses):
                 record("blocking", f"blk__{key.name}:{field_name}", field_name, guesses)
     report.any_name = {attack: float(h.mean()) for attack, h in hits.items()}
+    if truth is not None:  # what guessing the commonest reference names, without the file, gets
+        blind = np.zeros(encoded.rows, bool)
+        for field_name, names in truth_names.items():
+            top = next(iter(reference.names(field_name)), None)
+            blind |= np.array([t is not None and t == top for t in names], dtype=bool)
+        report.blind_guess = float(blind.mean())
     if any(f.hardening.salt_derivation for f in schema.fields):
         report.notes.append("salted fields: an attacker who can split records by the salt value "
                             "(e.g. from the date-of-birth filter) can attack each group; see docs/threat-model.md")

@@ -32,6 +32,7 @@ class AuditReport:
     any_name: dict[str, float] = field(default_factory=dict)  # attack -> share with given OR family right
     token_concentration: dict[str, float] = field(default_factory=dict)  # key -> largest share on one token
     notes: list[str] = field(default_factory=list)
+    blind_guess: float | None = None  # share right by naming everyone with the commonest names
 
     @property
     def measured(self) -> bool:
@@ -60,6 +61,9 @@ class AuditReport:
             lines.append(f"{r.attack:<12} {r.target:<22} {r.guessed:>8.2%} {rate:>14}")
         for attack, rate in self.any_name.items():
             lines.append(f"{attack:<12} {'given or family':<22} {'':>8} {rate:>14.2%}")
+        if self.blind_guess is not None:
+            lines.append(f"{'(no file)':<12} {'commonest names':<22} {'':>8} {self.blind_guess:>14.2%}"
+                         "  <- naming everyone with the commonest reference names, for comparison")
         if self.token_concentration:
             top = ", ".join(f"{k} {v:.2%}" for k, v in self.token_concentration.items())
             lines.append(f"largest share of records on one blocking token: {top}")
