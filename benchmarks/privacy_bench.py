@@ -118,6 +118,7 @@ def run_config(name: str, schema: Schema, data: dict, secret: bytes, work: Path,
             row[f"{attack}|{label}"] = rate
         row[f"worst|{label}"] = report.worst
         row[f"blind|{label}"] = report.blind_guess
+        row[f"excess|{label}"] = report.excess
     row["largest_token_share"] = max(report.token_concentration.values())
     return row
 

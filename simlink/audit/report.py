@@ -44,13 +44,20 @@ class AuditReport:
         return max(self.any_name.values()) if self.any_name else None
 
     @property
+    def excess(self) -> float | None:
+        """Worst rate minus the no-file blind guess: what holding the file adds."""
+        if self.worst is None or self.blind_guess is None:
+            return None
+        return self.worst - self.blind_guess
+
+    @property
     def passes(self) -> bool | None:
         worst = self.worst
         return None if worst is None else worst <= BAR
 
     def to_dict(self) -> dict:
         doc = asdict(self)
-        doc.update(worst=self.worst, passes=self.passes, bar=BAR)
+        doc.update(worst=self.worst, excess=self.excess, passes=self.passes, bar=BAR)
         return doc
 
     def text(self) -> str:
@@ -73,5 +80,7 @@ class AuditReport:
         else:
             verdict = "PASS" if self.passes else "FAIL"
             lines.append(f"risk: {verdict}: worst attack re-identifies {self.worst:.2%} of records (bar {BAR:.0%})")
+            if self.excess is not None:
+                lines.append(f"      {self.excess:+.2%} over naming everyone with the commonest names, which needs no file")
         lines += [f"note: {n}" for n in self.notes]
         return "\n".join(lines)
