@@ -38,8 +38,11 @@ class FieldEncoder:
     def __init__(self, spec: FieldSpec, secret: bytes, fingerprint: str) -> None:
         self.spec = spec
         context = f"{fingerprint}/{spec.name}"
+        self._secret, self._context = secret, context
         self._hash = KeyedHash(derive_key(secret, "field", context))
         self._words_cache: dict[tuple[int, int] | tuple[int, str], np.ndarray] = {}
+        # Record-level salting: one keyed hash and token cache per salt value.
+        self._salted: dict[str, tuple[KeyedHash, dict]] = {}
         h = spec.hardening
         # BLIP, folding and balancing work on the bit matrix; a plain permutation can be
         # applied to token positions instead, which keeps the fast word-OR path.
@@ -51,20 +54,30 @@ class FieldEncoder:
             self._permutation = np.random.Generator(np.random.PCG64(seed)).permutation(spec.stored_bits)
 
     # -- keyed positions -------------------------------------------------------------
-    def _token_positions(self, message: bytes) -> np.ndarray:
+    def _token_positions(self, message: bytes, keyed: KeyedHash) -> np.ndarray:
         bits, k = self.spec.bits, self.spec.hashes
         if self.spec.hashing == "double":
-            digest = self._hash.digest(message)
+            digest = keyed.digest(message)
             h1 = int.from_bytes(digest[:8], "big")
             h2 = int.from_bytes(digest[8:16], "big") | 1
             return np.array([(h1 + i * h2) % bits for i in range(k)], dtype=np.int64)
         stream = b""
         counter = 0
         while len(stream) < 4 * k:  # 8 positions per HMAC block
-            stream += self._hash.digest(message + bytes([0xFF, counter]))
+            stream += keyed.digest(message + bytes([0xFF, counter]))
             counter += 1
         words = np.frombuffer(stream[: 4 * k], dtype=">u4").astype(np.int64)
         return words % bits
+
+    def _salt_state(self, salt: str | None) -> tuple[KeyedHash, dict]:
+        """Hash and token cache for one salt value (``None`` = unsalted field)."""
+        if salt is None:
+            return self._hash, self._words_cache
+        state = self._salted.get(salt)
+        if state is None:
+            keyed = KeyedHash(derive_key(self._secret, "field", f"{self._context}/salt={salt}"))
+            state = self._salted[salt] = (keyed, {})
+        return state
 
     def _token_keys(self, tokens: Tokens) -> tuple[np.ndarray, list]:
         """Factorise tokens into (inverse index, distinct cache keys) without sorting."""
@@ -87,30 +100,47 @@ class FieldEncoder:
             keys = [(tag, int(u)) for u in uniques]
         return inverse.astype(np.int64), keys
 
-    def _token_words(self, key: tuple[int, int] | tuple[int, str]) -> np.ndarray:
+    def _token_words(self, key: tuple[int, int] | tuple[int, str], keyed: KeyedHash, cache: dict) -> np.ndarray:
         """Packed filter words of a single token (its k bits), cached per token."""
-        cached = self._words_cache.get(key)
+        cached = cache.get(key)
         if cached is None:
             tag, code = key
             message = (bytes([tag]) + code.encode("utf-8")) if isinstance(code, str) else token_message(tag, code, ())
-            positions = self._token_positions(message)
+            positions = self._token_positions(message, keyed)
             if self._permutation is not None and not self._needs_bits:
                 positions = self._permutation[positions]
             row = np.zeros(self.spec.bits, dtype=bool)
             row[positions] = True
             cached = pack(row[None, :])[0].view(np.uint64)
-            self._words_cache[key] = cached
+            cache[key] = cached
         return cached
 
-    def unhardened_words(self, values: list[str]) -> np.ndarray:
-        """(n_values, bits/64) uint64: OR of the cached words of each value's tokens."""
+    def unhardened_words(self, values: list[str], salts: list[str] | None = None) -> np.ndarray:
+        """(n_values, bits/64) uint64: OR of the cached words of each value's tokens.
+
+        With ``salts`` (one per value, for a field with ``salt_derivation``) each value's
+        tokens are hashed under a key derived from its salt, so equal values with different
+        salts get unrelated filters.
+        """
+        if salts is None:
+            return self._words_under(values, *self._salt_state(None))
+        out = np.zeros((len(values), self.spec.bits // 64), dtype=np.uint64)
+        groups: dict[str, list[int]] = {}
+        for i, salt in enumerate(salts):
+            groups.setdefault(salt, []).append(i)
+        for salt, members in groups.items():
+            index = np.asarray(members, dtype=np.int64)
+            out[index] = self._words_under([values[i] for i in members], *self._salt_state(salt))
+        return out
+
+    def _words_under(self, values: list[str], keyed: KeyedHash, cache: dict) -> np.ndarray:
         n, width = len(values), self.spec.bits // 64
         out = np.zeros((n, width), dtype=np.uint64)
         for tokens in tokenise(values, self.spec.tokens):
             if len(tokens.code) == 0:
                 continue
             inverse, keys = self._token_keys(tokens)
-            table = np.stack([self._token_words(k) for k in keys])
+            table = np.stack([self._token_words(k, keyed, cache) for k in keys])
             per_token = table[inverse]
             owners = tokens.value_index  # non-decreasing within a token group
             starts = np.searchsorted(owners, np.arange(n))
@@ -119,9 +149,9 @@ class FieldEncoder:
             out |= np.where(has_tokens[:, None], reduced, np.uint64(0))
         return out
 
-    def bit_matrix(self, values: list[str]) -> np.ndarray:
+    def bit_matrix(self, values: list[str], salts: list[str] | None = None) -> np.ndarray:
         """(n_values, bits) boolean matrix of the unhardened filters."""
-        return unpack(self.unhardened_words(values).view(np.int64))
+        return unpack(self.unhardened_words(values, salts).view(np.int64))
 
     def harden(self, matrix: np.ndarray, values: list[str]) -> np.ndarray:
         """Apply the field's hardening, in a fixed order: BLIP, XOR-fold, balance, permute."""
@@ -148,12 +178,16 @@ class FieldEncoder:
             matrix = matrix[:, self._permutation]
         return matrix
 
-    def encode(self, values: list[str]) -> tuple[np.ndarray, np.ndarray]:
-        """Packed words (n, words) int64 and popcounts (n,) int16 for distinct values."""
+    def encode(self, values: list[str], salts: list[str] | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Packed words (n, words) int64 and popcounts (n,) int16 for distinct values.
+
+        With salts, ``values[i]`` is encoded under ``salts[i]`` (pairs need not be distinct).
+        """
         if self._needs_bits:
-            words = pack(self.harden(self.bit_matrix(values), values))
+            noise_keys = values if salts is None else [f"{v}\x1f{s}" for v, s in zip(values, salts)]
+            words = pack(self.harden(self.bit_matrix(values, salts), noise_keys))
         else:  # no bit-level hardening: permutation (if any) is already in the token words
-            words = self.unhardened_words(values).view(np.int64)
+            words = self.unhardened_words(values, salts).view(np.int64)
         pops = np.bitwise_count(words.view(np.uint64)).sum(axis=1, dtype=np.int64).astype(np.int16)
         return words, pops
 

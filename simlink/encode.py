@@ -98,6 +98,38 @@ def _factorize(values: pa.Array) -> tuple[np.ndarray, pa.Array]:
     return codes, encoded.dictionary
 
 
+def _salted_codes(table: pa.Table, schema: Schema, spec, codes: np.ndarray,
+                  distinct: list[str]) -> tuple[np.ndarray, list[str], list[str]]:
+    """Row codes into distinct (value, salt) pairs for a field with record-level salting.
+
+    The salt is the field's ``salt_derivation`` (e.g. ``date_of_birth:year``) of the same
+    record; a missing or unusable salt value is the empty salt.
+    """
+    from simlink.blocking import DERIVE
+
+    salt_field, derivation = spec.hardening.salt_derivation.split(":")
+    salt_spec = schema.field(salt_field)
+    n = len(codes)
+    if salt_spec.column in table.column_names:
+        raw_codes, raw_distinct = _factorize(table.column(salt_spec.column).combine_chunks())
+        normalised = NORMALISERS[salt_spec.normaliser](raw_distinct).values.to_pylist()
+    else:
+        raw_codes, normalised = np.full(n, -1, dtype=np.int64), []
+    derive = DERIVE[(salt_spec.normaliser, derivation)]
+    salt_names = sorted({derive(v) or "" for v in normalised if v} | {""})
+    salt_index = {name: i for i, name in enumerate(salt_names)}
+    salt_of = np.array([salt_index[derive(v) or ""] if v else 0 for v in normalised] + [0], dtype=np.int64)
+    row_salt = salt_of[raw_codes]  # code -1 picks the trailing empty salt
+    present = codes >= 0
+    pair = np.where(present, codes * len(salt_names) + row_salt, -1)
+    uniq, inverse = np.unique(pair[present], return_inverse=True)
+    new_codes = np.full(n, -1, dtype=np.int64)
+    new_codes[present] = inverse.reshape(-1)
+    values = [distinct[int(p) // len(salt_names)] for p in uniq]
+    salts = [salt_names[int(p) % len(salt_names)] for p in uniq]
+    return new_codes, values, salts
+
+
 class Encoder:
     """Encodes tables of agency records under one schema and secret.
 
@@ -180,7 +212,12 @@ class Encoder:
             counts.missing += int(missing.sum())
             any_missing |= missing
             distinct_list = distinct.to_pylist()
-            words, pops = self.fields[spec.name].encode(distinct_list)
+            if spec.hardening.salt_derivation:
+                codes, distinct_list, salts = _salted_codes(table, self.schema, spec, codes, distinct_list)
+                words, pops = self.fields[spec.name].encode(distinct_list, salts)
+            else:
+                words, pops = self.fields[spec.name].encode(distinct_list)
+            # For salted fields codes and values are per (value, salt) pair, matching the words.
             row_codes[spec.name] = (codes, distinct_list, words)
             words = np.vstack([words, np.zeros((1, spec.words), dtype=np.int64)])  # row -1 = empty
             pops = np.append(pops, np.int16(0))

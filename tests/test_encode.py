@@ -16,7 +16,7 @@ from simlink.bloom import dice, unpack
 from simlink.encode import Encoder, encode_file, pop_column, read_manifest, words_columns
 from simlink.errors import KeyFileError, OutputExistsError
 from simlink.keys import generate_key_file, key_check_value, read_key_file
-from simlink.schema import load_schema
+from simlink.schema import load_schema, schema_from_dict
 
 SCHEMA = load_schema()
 FILTER_COLUMNS = [c for f in SCHEMA.fields for c in [*words_columns(f.name, f.words), pop_column(f.name)]]
@@ -33,7 +33,17 @@ def _filters(table: pa.Table, field: str) -> np.ndarray:
     return unpack(words)
 
 
-def _name_filters(names: list[str], secret: bytes = b"s" * 32, field: str = "family_name") -> np.ndarray:
+def _unhardened_schema():
+    """The default schema with hardening switched off: the similarity the filters start from."""
+    doc = SCHEMA.to_dict()
+    for f in doc["fields"]:
+        f["hardening"] = {}
+    return schema_from_dict(doc)
+
+
+def _name_filters(names: list[str], secret: bytes = b"s" * 32, field: str = "family_name",
+                  schema=None) -> np.ndarray:
+    schema = schema or _unhardened_schema()
     n = len(names)
     table = pa.table({
         "record_id": [str(i) for i in range(n)], "contact_date": ["2025-01-01"] * n,
@@ -41,8 +51,10 @@ def _name_filters(names: list[str], secret: bytes = b"s" * 32, field: str = "fam
         "family_name": names if field == "family_name" else ["x"] * n,
         "date_of_birth": [""] * n, "sex": [""] * n, "postcode": [""] * n,
     })
-    encoded = Encoder(SCHEMA, secret, "police").encode_table(table)
-    return _filters(encoded, field)
+    encoded = Encoder(schema, secret, "police").encode_table(table)
+    spec = schema.field(field)
+    words = np.column_stack([encoded.column(c).to_numpy() for c in words_columns(field, spec.words)])
+    return unpack(words)
 
 
 def test_same_key_and_schema_give_byte_identical_files(agency_csv, key_file, tmp_path) -> None:
@@ -82,6 +94,11 @@ def test_dice_high_for_near_identical_names_low_for_unrelated() -> None:
     assert dice(f[5], f[6]) > 0.5   # smith / smyth
     for i, j in [(0, 3), (0, 5), (3, 7), (5, 7), (1, 4)]:
         assert dice(f[i], f[j]) < 0.3, (names[i], names[j])
+    # The hardened default keeps the order: every near pair above every unrelated pair.
+    h = _name_filters(names, schema=SCHEMA)
+    near = [dice(h[0], h[1]), dice(h[0], h[2]), dice(h[3], h[4]), dice(h[5], h[6])]
+    unrelated = [dice(h[i], h[j]) for i, j in [(0, 3), (0, 5), (3, 7), (5, 7), (1, 4)]]
+    assert min(near) > max(unrelated)
 
 
 def test_filter_fill_is_moderate() -> None:

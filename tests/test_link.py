@@ -121,7 +121,10 @@ def test_one_file_dedupes(data, tmp_path):
     truth = data["truth"][data["truth"].agency == AGENCIES[0]]
     assert len(event_person) == len(truth) == result.events
     assert result.persons < result.events  # people with several police contacts were found
-    assert _pairwise_f1(event_person, truth) >= 0.95  # measured 0.979
+    # Measured 0.979 unhardened, 0.921 with the default salting of names by birth year: police
+    # records miss the date of birth most often, and a missing salt separates the names
+    # (the measured privacy/quality trade-off in docs/threat-model.md).
+    assert _pairwise_f1(event_person, truth) >= 0.9
 
 
 def _cli_error(args: list[str]) -> str:

@@ -34,7 +34,7 @@ def test_fingerprint_ignores_local_column_names_but_not_encoding_settings() -> N
     doc["fields"][0]["bits"] = 1024
     assert schema_from_dict(doc).fingerprint != base
     doc = _default_doc()
-    doc["fields"][1]["hardening"]["permute"] = True
+    doc["fields"][1]["hardening"]["permute"] = not doc["fields"][1]["hardening"]["permute"]
     assert schema_from_dict(doc).fingerprint != base
 
 

@@ -45,9 +45,9 @@ def main(ctx: click.Context, debug: bool) -> None:
 
 
 def _register() -> None:
-    from simlink.cli import counts_cmd, demo_cmd, encode_cmd, link_cmd, schema_cmd, synth_cmd
+    from simlink.cli import audit_cmd, counts_cmd, demo_cmd, encode_cmd, link_cmd, schema_cmd, synth_cmd
 
-    for module in (schema_cmd, encode_cmd, synth_cmd, link_cmd, counts_cmd, demo_cmd):
+    for module in (schema_cmd, encode_cmd, synth_cmd, link_cmd, counts_cmd, audit_cmd, demo_cmd):
         for command in module.COMMANDS:
             main.add_command(command)
 
