@@ -71,6 +71,7 @@ class BlockingEncoder:
         self.schema = schema
         self._hash = KeyedHash(derive_key(secret, "blocking", schema.fingerprint))
         self._cache: dict[str, int] = {}
+        self._value_cache: dict[str, dict[str, int]] = {}  # part -> normalised value -> hash
         self._salts = {
             key.name: np.frombuffer(self._hash.digest(b"key:" + key.name.encode()), dtype="<u8", count=1)[0]
             for key in schema.blocking
@@ -87,8 +88,15 @@ class BlockingEncoder:
             return self._words_hash(part, filter_words)
         derive = DERIVE[(self.schema.field(field_name).normaliser, derivation)]
         out = np.zeros(len(distinct_values), dtype=np.uint64)
+        by_value = self._value_cache.setdefault(part, {})
+        if len(by_value) >= _CACHE_LIMIT:
+            by_value.clear()
         for i, value in enumerate(distinct_values):
             if value is None:
+                continue
+            known = by_value.get(value)
+            if known is not None:
+                out[i] = known
                 continue
             derived = derive(value)
             if not derived:
@@ -100,6 +108,7 @@ class BlockingEncoder:
                 if len(self._cache) >= _CACHE_LIMIT:  # unique ids (NHS numbers) would grow it forever
                     self._cache.clear()
                 self._cache[message] = cached
+            by_value[value] = cached
             out[i] = cached
         return out
 

@@ -44,14 +44,21 @@ class FieldEncoder:
         # Record-level salting: one keyed hash and token cache per salt value.
         self._salted: dict[str, tuple[KeyedHash, dict]] = {}
         h = spec.hardening
-        # BLIP, folding and balancing work on the bit matrix; a plain permutation can be
-        # applied to token positions instead, which keeps the fast word-OR path.
-        self._needs_bits = h.blip_epsilon > 0 or h.xor_fold or h.balance
+        # BLIP and XOR-folding work on the bit matrix. Permutation and balancing are folded
+        # into each token's words instead (same result, see _token_table), which keeps the
+        # fast word-OR path.
+        self._needs_bits = h.blip_epsilon > 0 or h.xor_fold
         self._blip_hash = KeyedHash(derive_key(secret, "blip", context)) if h.blip_epsilon > 0 else None
         self._permutation = None
         if h.permute or h.balance:
             seed = int.from_bytes(derive_key(secret, "permute", context)[:8], "big")
             self._permutation = np.random.Generator(np.random.PCG64(seed)).permutation(spec.stored_bits)
+            # harden() moves bit perm[i] to slot i; the word path places bit j at destination[j].
+            self._destination = np.argsort(self._permutation)
+        if h.balance and not self._needs_bits:
+            complement = np.zeros(spec.stored_bits, dtype=bool)
+            complement[self._destination[spec.bits:]] = True
+            self._complement_mask = pack(complement[None, :])[0].view(np.uint64)
 
     # -- keyed positions -------------------------------------------------------------
     def _token_positions(self, message: bytes, keyed: KeyedHash) -> np.ndarray:
@@ -100,48 +107,59 @@ class FieldEncoder:
             keys = [(tag, int(u)) for u in uniques]
         return inverse.astype(np.int64), keys
 
-    def _token_words(self, key: tuple[int, int] | tuple[int, str], keyed: KeyedHash, cache: dict) -> np.ndarray:
-        """Packed filter words of a single token (its k bits), cached per token."""
-        cached = cache.get(key)
-        if cached is None:
-            tag, code = key
-            message = (bytes([tag]) + code.encode("utf-8")) if isinstance(code, str) else token_message(tag, code, ())
-            positions = self._token_positions(message, keyed)
+    def _token_table(self, keys: list, keyed: KeyedHash, cache: dict) -> np.ndarray:
+        """(len(keys), bits/64) packed words of single tokens (their k bits), cached per token.
+
+        Tokens not seen before are hashed (one HMAC stream each) and packed in one batch.
+        """
+        missing = [key for key in keys if key not in cache]
+        if missing:
+            positions = np.empty((len(missing), self.spec.hashes), dtype=np.int64)
+            for i, (tag, code) in enumerate(missing):
+                message = (bytes([tag]) + code.encode("utf-8")) if isinstance(code, str) else token_message(tag, code, ())
+                positions[i] = self._token_positions(message, keyed)
+            width = self.spec.bits
+            if not self._needs_bits and self.spec.hardening.balance:
+                # Balanced then permuted: bit p lands at perm[p] and its complement slot
+                # perm[bits + p]; the complement half is flipped once per value (see encode).
+                positions = np.concatenate([positions, positions + self.spec.bits], axis=1)
+                width = self.spec.stored_bits
             if self._permutation is not None and not self._needs_bits:
-                positions = self._permutation[positions]
-            row = np.zeros(self.spec.bits, dtype=bool)
-            row[positions] = True
-            cached = pack(row[None, :])[0].view(np.uint64)
-            cache[key] = cached
-        return cached
+                positions = self._destination[positions]
+            rows = np.zeros((len(missing), width), dtype=bool)
+            rows[np.repeat(np.arange(len(missing)), positions.shape[1]), positions.reshape(-1)] = True
+            for key, words in zip(missing, pack(rows).view(np.uint64)):
+                cache[key] = words
+        return np.stack([cache[key] for key in keys])
 
     def unhardened_words(self, values: list[str], salts: list[str] | None = None) -> np.ndarray:
         """(n_values, bits/64) uint64: OR of the cached words of each value's tokens.
 
         With ``salts`` (one per value, for a field with ``salt_derivation``) each value's
         tokens are hashed under a key derived from its salt, so equal values with different
-        salts get unrelated filters.
+        salts get unrelated filters. Values are tokenised once whatever their salts.
         """
-        if salts is None:
-            return self._words_under(values, *self._salt_state(None))
-        out = np.zeros((len(values), self.spec.bits // 64), dtype=np.uint64)
-        groups: dict[str, list[int]] = {}
-        for i, salt in enumerate(salts):
-            groups.setdefault(salt, []).append(i)
-        for salt, members in groups.items():
-            index = np.asarray(members, dtype=np.int64)
-            out[index] = self._words_under([values[i] for i in members], *self._salt_state(salt))
-        return out
-
-    def _words_under(self, values: list[str], keyed: KeyedHash, cache: dict) -> np.ndarray:
-        n, width = len(values), self.spec.bits // 64
+        n = len(values)
+        width = (self.spec.bits if self._needs_bits else self.spec.stored_bits) // 64
         out = np.zeros((n, width), dtype=np.uint64)
+        if salts is not None:
+            salt_of_value, salt_names = pd.factorize(pd.Series(salts, dtype=object), sort=False)
         for tokens in tokenise(values, self.spec.tokens):
             if len(tokens.code) == 0:
                 continue
             inverse, keys = self._token_keys(tokens)
-            table = np.stack([self._token_words(k, keyed, cache) for k in keys])
-            per_token = table[inverse]
+            if salts is None:
+                per_token = self._token_table(keys, *self._salt_state(None))[inverse]
+            else:
+                token_salt = salt_of_value[tokens.value_index].astype(np.int64)
+                pair_inverse, pairs = pd.factorize(token_salt * len(keys) + inverse, sort=False)
+                table = np.empty((len(pairs), width), dtype=np.uint64)
+                pair_salt, pair_key = pairs // len(keys), pairs % len(keys)
+                for salt in np.unique(pair_salt):
+                    rows = np.flatnonzero(pair_salt == salt)
+                    state = self._salt_state(str(salt_names[salt]))
+                    table[rows] = self._token_table([keys[k] for k in pair_key[rows]], *state)
+                per_token = table[pair_inverse]
             owners = tokens.value_index  # non-decreasing within a token group
             starts = np.searchsorted(owners, np.arange(n))
             has_tokens = np.bincount(owners, minlength=n) > 0
@@ -186,8 +204,11 @@ class FieldEncoder:
         if self._needs_bits:
             noise_keys = values if salts is None else [f"{v}\x1f{s}" for v, s in zip(values, salts)]
             words = pack(self.harden(self.bit_matrix(values, salts), noise_keys))
-        else:  # no bit-level hardening: permutation (if any) is already in the token words
-            words = self.unhardened_words(values, salts).view(np.int64)
+        else:  # permutation and balancing (if any) are already in the token words
+            words = self.unhardened_words(values, salts)
+            if self.spec.hardening.balance:
+                words = words ^ self._complement_mask
+            words = words.view(np.int64)
         pops = np.bitwise_count(words.view(np.uint64)).sum(axis=1, dtype=np.int64).astype(np.int16)
         return words, pops
 
