@@ -35,7 +35,8 @@ def prepare(folder: Path, people: int, seed: int, errors: str) -> dict:
     folder.mkdir(parents=True, exist_ok=True)
     done = folder / "encoded.ok"
     key = folder / "key.hex"
-    if not done.exists():
+    fingerprint = load_schema(None).fingerprint  # re-encode when the default schema changes
+    if not done.exists() or done.read_text().split()[-1] != fingerprint:
         started = time.perf_counter()
         write_synth(SynthConfig(people=people, seed=seed, errors=errors), folder, overwrite=True)
         if not key.exists():
@@ -44,7 +45,7 @@ def prepare(folder: Path, people: int, seed: int, errors: str) -> dict:
         for agency in AGENCIES:
             encode_file(folder / f"{agency}.csv", folder / f"{agency}.parquet", secret=secret,
                         agency=agency, schema=schema, overwrite=True)
-        done.write_text(f"{time.perf_counter() - started:.1f}\n")
+        done.write_text(f"{time.perf_counter() - started:.1f} {fingerprint}\n")
     return {"csv": [folder / f"{a}.csv" for a in AGENCIES],
             "encoded": [folder / f"{a}.parquet" for a in AGENCIES],
             "truth": folder / "truth.csv", "generator": "simlink.synth"}

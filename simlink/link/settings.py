@@ -34,9 +34,29 @@ THRESHOLDS = {
 TF_NORMALISERS = {"person_name"}
 
 
+TYPICAL_TOKENS = 8  # a name's padded bigrams plus its phonetic token
+
+
+def balanced_threshold(dice: float, f: FieldSpec) -> float:
+    """The Dice on a balanced filter that corresponds to ``dice`` on the plain filter.
+
+    Balancing stores [f, not f] (permuted), so every filter has the same weight and Dice becomes 1 - Hamming/bits. Two plain filters of typical weight p with Dice d
+    differ in 2p(1 - d) bits, hence d maps to 1 - 2p(1 - d)/bits. Without this the plain
+    thresholds (0.9, 0.75) would put unrelated names (balanced Dice ~0.87) into a
+    "similar" level.
+    """
+    import math
+
+    typical_weight = f.bits * (1 - math.exp(-TYPICAL_TOKENS * f.hashes / f.bits))
+    return round(1 - 2 * typical_weight * (1 - dice) / f.bits, 4)
+
+
 def field_comparison(f: FieldSpec, *, term_frequencies: bool = True) -> DiceAtThresholds:
+    thresholds = THRESHOLDS.get(f.tokens.kind, (0.8,))
+    if f.hardening.balance and not f.hardening.xor_fold:
+        thresholds = tuple(balanced_threshold(t, f) for t in thresholds)
     return DiceAtThresholds(
-        f.name, f.words, THRESHOLDS.get(f.tokens.kind, (0.8,)), hash_column=hash_column(f.name),
+        f.name, f.words, thresholds, hash_column=hash_column(f.name),
         term_frequency_adjustments=term_frequencies and f.normaliser in TF_NORMALISERS)
 
 
