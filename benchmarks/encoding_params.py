@@ -13,7 +13,6 @@ Writes benchmarks/results/encoding_params.{json,md}.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 from pathlib import Path
 

@@ -116,8 +116,7 @@ class FieldEncoder:
         if missing:
             positions = np.empty((len(missing), self.spec.hashes), dtype=np.int64)
             for i, (tag, code) in enumerate(missing):
-                message = (bytes([tag]) + code.encode("utf-8")) if isinstance(code, str) else token_message(tag, code, ())
-                positions[i] = self._token_positions(message, keyed)
+                positions[i] = self._token_positions(token_message(tag, code), keyed)
             width = self.spec.bits
             if not self._needs_bits and self.spec.hardening.balance:
                 # Balanced then permuted: bit p lands at perm[p] and its complement slot

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Callable
 
 import numpy as np
+import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
@@ -32,7 +33,7 @@ from simlink import __version__
 from simlink.blocking import BlockingEncoder
 from simlink.bloom import FieldEncoder
 from simlink.errors import InputError, OutputExistsError, SimlinkError
-from simlink.inputs import iter_batches
+from simlink.inputs import iter_batches, read_header
 from simlink.keys import key_check_value
 from simlink.normalise import NORMALISERS, STRICT_NORMALISERS, date as normalise_date
 from simlink.schema import Schema
@@ -294,8 +295,6 @@ def encode_file(
         raise OutputExistsError("output already exists (use --overwrite to replace it)", path=output_path)
     if not output_path.parent.exists():
         raise SimlinkError("output folder does not exist", path=output_path.parent)
-    from simlink.inputs import read_header
-
     columns = encoder.input_columns(read_header(input_path))
     summary = EncodeSummary(agency=agency, output=str(output_path))
     seen_ids: list[np.ndarray] = []
@@ -327,8 +326,6 @@ def encode_file(
 
 
 def _hash_ids(ids: pa.ChunkedArray | pa.Array) -> np.ndarray:
-    import pandas as pd
-
     return pd.util.hash_array(np.asarray(ids.to_numpy(zero_copy_only=False), dtype=object))
 
 

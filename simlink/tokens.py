@@ -33,10 +33,10 @@ class Tokens:
     strings: tuple[str, ...] = ()
 
 
-def token_message(tag: int, code: int, strings: tuple[str, ...]) -> bytes:
-    """The bytes that are hashed for a token; string tokens carry their text."""
-    if tag in (TAG_WHOLE, TAG_PHONETIC):
-        return bytes([tag]) + strings[code].encode("utf-8")
+def token_message(tag: int, code: int | str) -> bytes:
+    """The bytes that are hashed for a token; string tokens (whole values, phonetic codes) carry their text."""
+    if isinstance(code, str):
+        return bytes([tag]) + code.encode("utf-8")
     return bytes([tag]) + int(code).to_bytes(8, "big", signed=True)
 
 
