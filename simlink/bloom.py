@@ -17,6 +17,7 @@ from simlink.schema import FieldSpec
 from simlink.tokens import Tokens, token_message, tokenise
 
 _MASK64 = np.uint64(0xFFFFFFFFFFFFFFFF)
+_DENSE_LIMIT = 1 << 23  # (salt, token) key spaces up to this size are looked up through a dense map
 _PAIR_CACHE_LIMIT = 1_000_000  # cached (salt, token) filters: at most ~128 MB for 1024-bit fields
 
 
@@ -182,38 +183,47 @@ class FieldEncoder:
         """
         width = (self.spec.bits if self._needs_bits else self.spec.stored_bits) // 64
         n_pairs = len(pair_value)
-        groups = [g for g in tokenise(values, self.spec.tokens) if len(g.code)]
-        if not groups or n_pairs == 0:
-            return np.zeros((n_pairs, width), dtype=np.uint64)
-        owner = np.concatenate([g.value_index for g in groups])
-        token = np.concatenate([self._token_ids(g) for g in groups])
-        order = np.argsort(owner, kind="stable")
-        owner, token = owner[order], token[order]
-        per_value = np.bincount(owner, minlength=len(values))
-        value_start = np.concatenate([[0], np.cumsum(per_value)[:-1]])
-        # Ragged gather: the token list of each pair's value, pairs one after another.
-        per_pair = per_value[pair_value]
-        total = int(per_pair.sum())
-        pair_start = np.cumsum(per_pair) - per_pair
-        element_pair = np.repeat(np.arange(n_pairs), per_pair)
-        within = np.arange(total) - pair_start[element_pair]
-        element_token = token[value_start[pair_value][element_pair] + within]
+        out = np.zeros((n_pairs, width), dtype=np.uint64)
+        if n_pairs == 0:
+            return out
         if pair_salt is None:
-            salt_ids = np.full(1, self._salt_id(None), dtype=np.int64)
-            element_salt = np.zeros(total, dtype=np.int64)
+            salt_ids, pair_salt = np.full(1, self._salt_id(None), dtype=np.int64), np.zeros(n_pairs, np.int64)
         else:
             salt_ids = np.array([self._salt_id(s) for s in salt_names], dtype=np.int64)
-            element_salt = pair_salt[element_pair]
-        keys = (salt_ids[element_salt] << 32) | element_token
-        inverse, distinct = pd.factorize(keys, sort=False)
-        element_row = self._pair_rows(distinct)[inverse]
-        starts = np.minimum(pair_start, max(total - 1, 0))
-        has_tokens = per_pair > 0
-        out = np.empty((n_pairs, width), dtype=np.uint64)
-        for w in range(width):
-            reduced = np.bitwise_or.reduceat(self._pair_words[w][element_row], starts)
-            out[:, w] = np.where(has_tokens, reduced, np.uint64(0))
+        one_pair_per_value = n_pairs == len(values) and bool((pair_value == np.arange(n_pairs)).all())
+        for group in tokenise(values, self.spec.tokens):
+            if len(group.code) == 0:
+                continue
+            token = self._token_ids(group)
+            if one_pair_per_value:  # tokens are already in pair order
+                element_pair, element_token = group.value_index, token
+                per_pair = np.bincount(element_pair, minlength=n_pairs)
+            else:  # ragged gather: each pair's value's tokens, pairs one after another
+                per_value = np.bincount(group.value_index, minlength=len(values))
+                value_start = np.cumsum(per_value) - per_value
+                per_pair = per_value[pair_value]
+                element_pair = np.repeat(np.arange(n_pairs), per_pair)
+                within = np.arange(len(element_pair)) - (np.cumsum(per_pair) - per_pair)[element_pair]
+                element_token = token[value_start[pair_value][element_pair] + within]
+            element_row = self._element_rows(salt_ids, pair_salt[element_pair], element_token)
+            starts = np.minimum(np.cumsum(per_pair) - per_pair, len(element_row) - 1)
+            has_tokens = per_pair > 0
+            for w in range(width):
+                reduced = np.bitwise_or.reduceat(self._pair_words[w][element_row], starts)
+                out[:, w] |= np.where(has_tokens, reduced, np.uint64(0))
         return out
+
+    def _element_rows(self, salt_ids: np.ndarray, element_salt: np.ndarray, element_token: np.ndarray) -> np.ndarray:
+        """Word-table row of each (salt, token) element; distinct keys looked up once."""
+        n_tokens = len(self._token_messages)
+        if len(salt_ids) * n_tokens <= _DENSE_LIMIT:  # small key space: dense map, no hashing
+            local = element_salt * n_tokens + element_token
+            distinct = np.flatnonzero(np.bincount(local, minlength=len(salt_ids) * n_tokens))
+            lookup = np.full(len(salt_ids) * n_tokens, -1, dtype=np.int64)
+            lookup[distinct] = self._pair_rows((salt_ids[distinct // n_tokens] << 32) | (distinct % n_tokens))
+            return lookup[local]
+        inverse, distinct = pd.factorize((salt_ids[element_salt] << 32) | element_token, sort=False)
+        return self._pair_rows(distinct)[inverse]
 
     def unhardened_words(self, values: list[str], salts: list[str] | None = None) -> np.ndarray:
         """(n_values, bits/64) uint64: OR of the cached words of each value's tokens.
