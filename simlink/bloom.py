@@ -17,7 +17,7 @@ from simlink.schema import FieldSpec
 from simlink.tokens import Tokens, token_message, tokenise
 
 _MASK64 = np.uint64(0xFFFFFFFFFFFFFFFF)
-_DENSE_LIMIT = 1 << 23  # (salt, token) key spaces up to this size are looked up through a dense map
+_DENSE_LIMIT = 1 << 21  # (salt, token) key spaces up to this size are looked up through a dense map
 _PAIR_CACHE_LIMIT = 1_000_000  # cached (salt, token) filters: at most ~128 MB for 1024-bit fields
 
 
@@ -49,7 +49,8 @@ class FieldEncoder:
         self._token_messages: list[bytes] = []
         self._salt_ids: dict[str | None, int] = {}
         self._salt_hashes: list[KeyedHash] = []
-        self._pair_index = pd.Index(np.zeros(0, dtype=np.int64))
+        self._cache_keys = np.zeros(0, dtype=np.int64)  # sorted
+        self._cache_rows = np.zeros(0, dtype=np.int64)  # column of _pair_words for each key
         h = spec.hardening
         # BLIP and XOR-folding work on the bit matrix. Permutation and balancing are folded
         # into each token's words instead (same result, see _token_table), which keeps the
@@ -136,15 +137,21 @@ class FieldEncoder:
         """Rows of the cached word table for distinct (salt id << 32 | token id) keys.
 
         Keys not cached yet are hashed (one HMAC stream each, grouped by salt) and their
-        words appended; lookups are a vectorised hash-index probe, not a Python loop.
+        words appended; lookups are a vectorised binary search over the sorted cached keys.
         """
-        rows = self._pair_index.get_indexer(pair_keys) if len(self._pair_index) else np.full(len(pair_keys), -1)
+        cached = len(self._cache_keys)
+        rows = np.full(len(pair_keys), -1, dtype=np.int64)
+        if cached:
+            at = np.minimum(np.searchsorted(self._cache_keys, pair_keys), cached - 1)
+            hit = self._cache_keys[at] == pair_keys
+            rows[hit] = self._cache_rows[at[hit]]
         missing = np.flatnonzero(rows < 0)
         if len(missing) == 0:
             return rows
-        if len(self._pair_index) and len(self._pair_index) + len(missing) > _PAIR_CACHE_LIMIT:
+        if cached and cached + len(missing) > _PAIR_CACHE_LIMIT:
             # Bound memory when new (salt, token) pairs keep coming: start the cache afresh.
-            self._pair_index, self._pair_words = pd.Index(np.zeros(0, np.int64)), self._pair_words[:, :0]
+            self._cache_keys, self._cache_rows = self._cache_keys[:0], self._cache_rows[:0]
+            self._pair_words = self._pair_words[:, :0]
             return self._pair_rows(pair_keys)
         new_keys = pair_keys[missing]
         positions = np.empty((len(new_keys), self.spec.hashes), dtype=np.int64)
@@ -167,10 +174,12 @@ class FieldEncoder:
         owner = np.repeat(np.arange(len(new_keys)), positions.shape[1])
         flat = positions.reshape(-1)
         np.bitwise_or.at(words, (flat // 64, owner), np.left_shift(np.uint64(1), (flat % 64).astype(np.uint64)))
-        start = len(self._pair_index)
-        self._pair_index = self._pair_index.append(pd.Index(new_keys))
+        new_rows = np.arange(self._pair_words.shape[1], self._pair_words.shape[1] + len(new_keys))
         self._pair_words = np.concatenate([self._pair_words, words], axis=1)
-        rows[missing] = np.arange(start, start + len(new_keys))
+        keys = np.concatenate([self._cache_keys, new_keys])
+        order = np.argsort(keys, kind="stable")
+        self._cache_keys, self._cache_rows = keys[order], np.concatenate([self._cache_rows, new_rows])[order]
+        rows[missing] = new_rows
         return rows
 
     def pair_words(self, values, pair_value: np.ndarray, pair_salt: np.ndarray | None = None,

@@ -24,7 +24,6 @@ from pathlib import Path
 from typing import Callable
 
 import numpy as np
-import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
@@ -320,14 +319,14 @@ def encode_file(
         raise SimlinkError("output folder does not exist", path=output_path.parent)
     columns = encoder.input_columns(read_header(input_path))
     summary = EncodeSummary(agency=agency, output=str(output_path))
-    seen_ids: list[np.ndarray] = []
+    seen_ids: list[pa.Array] = []
     temporary = _temporary_path(output_path)
     writer = None
     try:
         writer = pq.ParquetWriter(temporary, encoder.arrow_schema, compression="zstd")
         for batch in iter_batches(input_path, columns, chunk_rows=chunk_rows):
             encoded = encoder.encode_table(batch.table, path=input_path, first_row=batch.first_row, summary=summary)
-            seen_ids.append(_hash_ids(encoded.column("record_id")))
+            seen_ids.append(encoded.column("record_id").combine_chunks())
             writer.write_table(encoded)
             if progress is not None:
                 progress(batch.table.num_rows)
@@ -348,19 +347,19 @@ def encode_file(
     return summary
 
 
-def _hash_ids(ids: pa.ChunkedArray | pa.Array) -> np.ndarray:
-    return pd.util.hash_array(np.asarray(ids.to_numpy(zero_copy_only=False), dtype=object))
-
-
-def _check_unique_ids(chunks: list[np.ndarray], path: Path, column: str) -> None:
-    hashes = np.concatenate(chunks) if chunks else np.zeros(0, np.uint64)
-    order = np.argsort(hashes, kind="stable")
-    sorted_hashes = hashes[order]
-    dup = np.flatnonzero(sorted_hashes[1:] == sorted_hashes[:-1])
-    if len(dup):
-        later_rows = order[dup + 1]
-        raise InputError("record_id is not unique (each contact needs its own reference)",
-                         path=path, row=int(later_rows.min()) + 1, column=column)
+def _check_unique_ids(chunks: list[pa.Array], path: Path, column: str) -> None:
+    """Refuse repeated record ids, naming the first row that repeats an earlier one."""
+    if not chunks:
+        return
+    encoded = pc.dictionary_encode(pa.chunked_array(chunks, pa.string()).combine_chunks())
+    if len(encoded.dictionary) == len(encoded):
+        return
+    codes = encoded.indices.to_numpy(zero_copy_only=False)
+    first = np.full(len(encoded.dictionary), len(codes), dtype=np.int64)
+    np.minimum.at(first, codes, np.arange(len(codes)))
+    repeats = np.flatnonzero(first[codes] != np.arange(len(codes)))
+    raise InputError("record_id is not unique (each contact needs its own reference)",
+                     path=path, row=int(repeats.min()) + 1, column=column)
 
 
 def read_manifest(path: str | Path) -> dict:
