@@ -215,6 +215,9 @@ class FieldEncoder:
                 within = np.arange(len(element_pair)) - (np.cumsum(per_pair) - per_pair)[element_pair]
                 element_token = token[value_start[pair_value][element_pair] + within]
             element_row = self._element_rows(salt_ids, pair_salt[element_pair], element_token)
+            # Kept as the format has it (byte-identical output): starts are clipped to the last
+            # token, so when the last pairs of a batch have no token of this group, the last
+            # pair that has some loses its final token from the OR. Fixing it changes filters.
             starts = np.minimum(np.cumsum(per_pair) - per_pair, len(element_row) - 1)
             has_tokens = per_pair > 0
             for w in range(width):

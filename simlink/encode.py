@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Callable
 
 import numpy as np
+import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
@@ -122,11 +123,13 @@ def _salted_pairs(codes: np.ndarray, salt: _FieldRows, normaliser: str, derivati
     """
     derived = pc.fill_null(derive_array(normaliser, derivation, salt.values), "")
     encoded = pc.dictionary_encode(derived)
-    salt_names = encoded.dictionary.to_pylist()
-    if "" not in salt_names:
-        salt_names.append("")
-    salt_of_value = np.append(encoded.indices.to_numpy(zero_copy_only=False).astype(np.int64),
-                              salt_names.index(""))
+    # Salts sorted, pairs sorted by (value, salt): the order the filters were first computed
+    # in, which matters for byte-identical output (see FieldEncoder.pair_words).
+    found = encoded.dictionary.to_pylist()
+    salt_names = sorted(set(found) | {""})
+    rank = pd.Index(salt_names).get_indexer(pd.Index(found, dtype=object)).astype(np.int64)
+    salt_of_value = np.append(rank[encoded.indices.to_numpy(zero_copy_only=False).astype(np.int64)],
+                              0)  # "" sorts first
     row_salt = salt_of_value[salt.value_codes]  # code -1 picks the trailing empty salt
     present = codes >= 0
     pair = np.where(present, codes * len(salt_names) + row_salt, -1)

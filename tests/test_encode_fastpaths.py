@@ -1,0 +1,140 @@
+"""The encoder's fast paths give exactly what the plain per-value definitions give.
+
+Speed work (Arrow-buffer tokenising, vectorised blocking derivations, the (salt, token) word
+cache) must not change one output bit: files encoded by different simlink versions are linked
+together. The golden digests below were computed by the encoder before that work (commit
+fd4a9e4); benchmarks/encode_identical.py makes the same check on whole files and more data.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pytest
+
+from simlink.blocking import DERIVE, derive_array
+from simlink.encode import Encoder
+from simlink.normalise import NORMALISERS
+from simlink.schema import DERIVATIONS, TokenSpec, load_schema, schema_from_dict
+from simlink.tokens import date_part_tokens, positional_tokens, qgram_tokens
+
+NAMES = ["Mohammed", "Siobhan", "O'Sullivan", "Mary-Jane", "Smith Jones", "Łukasz", "Ørsted", "Σοφία",
+         "李小龍", "Ng", "O", "Mc Donald", "Dr. Ruairidh", "Zoë", "Wiśniewski", "Nguyễn Văn", "Мария",
+         "", "Mr", "Al 2", "ß", "x" * 80, "Anna Maria " * 8, "D'Arcy", "Kowalczyk", "Adeyemi", "Patel"]
+DATES = ["14/02/1986", "1991-07-30", "3 Mar 1967", "01-12-79", "19990405", "29/02/2001", "", "31/12/1940",
+         "2000-01-01", "05/11/2005", "7 July 1955"]
+POSTCODES = ["B11 1AA", "ls6 2qt", "SW1A 2AA", "EH1 1YZ", "M14 5TP", "ZZ99 3VZ", "", "cf10 3at", "GIR 0AA",
+             "BT9 5AB", "nonsense"]
+NHS = ["9434765919", "", "401 023 2137", "123", "4010232137"]
+SEX = ["M", "F", "female", "1", "2", "", "x", "male"]
+
+
+def _golden_table(rows: int = 1500, chunks: int = 2, seed: int = 20) -> list[pa.Table]:
+    """Deterministic agency chunks mixing plain, non-ASCII, over-long and missing values."""
+    rng = np.random.default_rng(seed)
+    tables = []
+    for c in range(chunks):
+        pick = lambda options: [options[i] for i in rng.integers(0, len(options), rows)]  # noqa: E731
+        tables.append(pa.table({
+            "record_id": [f"R{c}-{i}" for i in range(rows)],
+            "contact_date": ["2025-01-0" + str(1 + i % 9) for i in range(rows)],
+            "given_name": pick(NAMES), "family_name": pick(NAMES), "date_of_birth": pick(DATES),
+            "sex": pick(SEX), "postcode": pick(POSTCODES), "nhs_number": pick(NHS),
+        }))
+    return tables
+
+
+def _schemas() -> dict:
+    default = load_schema()
+    plain = default.to_dict()
+    for f in plain["fields"]:
+        f["hardening"] = {}
+    exotic = copy.deepcopy(default.to_dict())
+    for f in exotic["fields"]:
+        if f["name"] == "given_name":
+            f["hardening"] = {"blip_epsilon": 3.0, "xor_fold": True, "permute": True,
+                              "salt_derivation": "date_of_birth:year"}
+        elif f["name"] == "family_name":
+            f["hardening"] = {"salt_derivation": "date_of_birth:year_month", "permute": True}
+            f["hashing"] = "double"
+        elif f["name"] == "postcode":
+            f["hardening"] = {"balance": True}
+            f["tokens"] = {"kind": "qgram", "q": 3, "padding": False}
+    extra = [("given_name", d) for d in DERIVATIONS["person_name"]] + [("postcode", d) for d in DERIVATIONS["uk_postcode"]]
+    exotic["blocking"] += [{"name": f"x_{f}_{d}", "parts": [f"{f}:{d}"]} for f, d in extra]
+    return {"default": default, "unhardened": schema_from_dict(plain), "exotic": schema_from_dict(exotic)}
+
+
+def _digest(tables: list[pa.Table]) -> str:
+    """SHA-256 of every column's values and nulls, in order."""
+    h = hashlib.sha256()
+    for table in tables:
+        for name, column in zip(table.column_names, table.columns):
+            h.update(name.encode())
+            h.update(np.asarray(column.is_null().to_numpy(zero_copy_only=False), dtype=np.uint8).tobytes())
+            if pa.types.is_string(column.type):
+                h.update("\x00".join(pc.fill_null(column, "").to_pylist()).encode())
+            elif pa.types.is_date(column.type):
+                h.update(np.asarray(column.cast(pa.int32()).to_numpy(zero_copy_only=False)).tobytes())
+            else:
+                h.update(pc.fill_null(column, 0).to_numpy().tobytes())
+    return h.hexdigest()
+
+
+# Computed with the encoder of commit fd4a9e4 (before the speed work), same tables and secret.
+GOLDEN = {
+    "default": "171378644274f27865f42eb8ae8e58354e24365028a11eacedc643a297518f21",
+    "unhardened": "fb4b449cc5dffd874faf2bc7c3b721b7e739264957639bde4bce92cc03796850",
+    "exotic": "900fe7d885c969b68b3dc391f0161f25faf2909aa2d2cf1509a696011aa61e6e",
+}
+
+
+@pytest.mark.parametrize("name", sorted(GOLDEN))
+def test_encoding_is_identical_to_the_reference_encoder(name: str) -> None:
+    schema = _schemas()[name]
+    encoder = Encoder(schema, bytes(range(32)), "police", strict=False)
+    assert _digest([encoder.encode_table(t) for t in _golden_table()]) == GOLDEN[name]
+
+
+def test_vectorised_derivations_equal_the_per_value_definitions() -> None:
+    raw = {"person_name": NAMES + ["anne marie", "o brien"], "date": DATES, "uk_postcode": POSTCODES,
+           "sex": SEX, "nhs_number": NHS, "text": NAMES}
+    checked = 0
+    for normaliser, derivations in DERIVATIONS.items():
+        values = NORMALISERS[normaliser](pa.array(raw[normaliser])).values
+        for derivation in derivations:
+            got = derive_array(normaliser, derivation, values, {}).to_pylist()
+            expected = [None if v is None else DERIVE[(normaliser, derivation)](v) for v in values.to_pylist()]
+            assert [g or None for g in got] == [e or None for e in expected], (normaliser, derivation)
+            checked += 1
+    assert checked == sum(len(d) for d in DERIVATIONS.values())
+
+
+def _token_set(tokens) -> set:
+    return set(zip(tokens.value_index.tolist(), tokens.tag.tolist(), tokens.code.tolist()))
+
+
+@pytest.mark.parametrize("q,padding", [(1, True), (2, True), (2, False), (3, True), (3, False)])
+def test_arrow_qgrams_equal_list_qgrams(q: int, padding: bool) -> None:
+    values = ["anna", "o", "", "mary jane", "x" * 80, "ab cd ef", "zz"]
+    from_arrow = qgram_tokens(pa.array(values), q, padding)
+    from_list = qgram_tokens(values, q, padding)
+    assert _token_set(from_arrow) == _token_set(from_list)
+    assert len(from_arrow.code) > 0
+
+
+def test_arrow_positional_and_date_tokens_equal_list_tokens() -> None:
+    numbers = ["9434765919", "4010232137", "1", ""]
+    assert _token_set(positional_tokens(pa.array(numbers))) == _token_set(positional_tokens(numbers))
+    dates = ["1986-02-14", "2001-12-31", "1940-01-01"]
+    assert _token_set(date_part_tokens(pa.array(dates))) == _token_set(date_part_tokens(dates))
+
+
+def test_non_ascii_values_take_the_list_path_with_the_same_tokens() -> None:
+    values = ["łukasz", "σοφια", "anna"]
+    assert _token_set(qgram_tokens(pa.array(values), 2, True)) == _token_set(qgram_tokens(values, 2, True))
+    assert TokenSpec().kind == "qgram"
