@@ -30,6 +30,27 @@ def _splitmix64(x: np.ndarray) -> np.ndarray:
         return z ^ (z >> np.uint64(31))
 
 
+def _dense_codes(tokens: Tokens) -> tuple[np.ndarray, list] | None:
+    """Fast factorisation for the common case: one tag, codes of two ASCII characters.
+
+    Bigrams and character-at-position codes are ``high << 21 | low``; when ``low`` is ASCII
+    and ``high`` small, ``high * 128 + low`` is a small dense key, counted without hashing.
+    """
+    code = tokens.code
+    if len(code) == 0 or tokens.tag.min() != tokens.tag.max():
+        return None
+    high, low = code >> 21, code & 0x1FFFFF
+    if low.max() >= 128 or high.max() >= 1 << 14 or code.min() < 0:
+        return None
+    key = high * 128 + low
+    present = np.flatnonzero(np.bincount(key))
+    lookup = np.empty(int(present[-1]) + 1, dtype=np.int64)
+    lookup[present] = np.arange(len(present))
+    tag = int(tokens.tag[0])
+    codes = ((present // 128) << 21) | (present % 128)
+    return lookup[key], [(tag, int(c)) for c in codes.tolist()]
+
+
 class FieldEncoder:
     """Encodes batches of distinct normalised values of one field into packed filters.
 
@@ -119,6 +140,9 @@ class FieldEncoder:
             inverse, uniques = pd.factorize(pd.Series(labels, dtype=object), sort=False)
             tag = int(tokens.tag[0]) if len(tokens.tag) else 0
             return inverse.astype(np.int64), [(tag, str(u)) for u in uniques]
+        dense = _dense_codes(tokens)
+        if dense is not None:
+            return dense
         # Codes fit in 63 bits for q <= 3 only when the tag is constant; date parts
         # (the only mixed-tag group) have small codes, so tag and code pack into one key.
         if len(tokens.tag) and tokens.tag.min() != tokens.tag.max():

@@ -217,7 +217,9 @@ def uk_postcode(values: pa.Array) -> Normalised:
     well_formed = pc.match_substring_regex(compact, _POSTCODE_RE)
     pseudo = pc.starts_with(compact, "ZZ99")
     keep = pc.and_(well_formed, pc.invert(pseudo))
-    spaced = pc.replace_substring_regex(compact, _POSTCODE_RE, r"\1 \2")
+    # Where the pattern matched, the inward code is the last three characters.
+    spaced = pc.binary_join_element_wise(pc.utf8_slice_codeunits(compact, 0, -3),
+                                         pc.utf8_slice_codeunits(compact, -3), " ")
     out = pc.if_else(keep, spaced, pa.scalar(None, pa.string()))
     present = compact.is_valid().to_numpy(zero_copy_only=False)
     ok = out.is_valid().to_numpy(zero_copy_only=False)
