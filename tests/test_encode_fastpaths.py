@@ -138,3 +138,16 @@ def test_non_ascii_values_take_the_list_path_with_the_same_tokens() -> None:
     values = ["łukasz", "σοφια", "anna"]
     assert _token_set(qgram_tokens(pa.array(values), 2, True)) == _token_set(qgram_tokens(values, 2, True))
     assert TokenSpec().kind == "qgram"
+
+
+def test_cache_limits_and_hashed_lookups_do_not_change_the_output(monkeypatch) -> None:
+    """Tiny caches (emptied again and again) and the hashed instead of dense (salt, token)
+    lookup give the same bytes: caching is only ever a shortcut."""
+    import simlink.blocking
+    import simlink.bloom
+
+    monkeypatch.setattr(simlink.bloom, "_PAIR_CACHE_LIMIT", 50)
+    monkeypatch.setattr(simlink.bloom, "_DENSE_LIMIT", 0)
+    monkeypatch.setattr(simlink.blocking, "_CACHE_LIMIT", 5)
+    encoder = Encoder(_schemas()["default"], bytes(range(32)), "police", strict=False)
+    assert _digest([encoder.encode_table(t) for t in _golden_table()]) == GOLDEN["default"]
