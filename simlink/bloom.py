@@ -1,10 +1,11 @@
 """Field-level Bloom filters: keyed bit positions, hardening, and 64-bit word packing.
 
 Bit positions come from HMAC-SHA-256 of each token under the field's key (never an unkeyed
-hash), computed once per distinct token and cached. Filters are built for a batch of
-distinct values at once as a boolean matrix, hardened, then packed into little-endian
-64-bit words stored as signed BIGINT columns, so Dice similarity is a sum of
-``bit_count(a_i & b_i)`` in DuckDB or Spark SQL.
+hash), computed once per distinct (salt, token) pair and cached as packed words. A value's
+filter is the OR of its tokens' words, computed with numpy for a whole batch of distinct
+values (or (value, salt) pairs) at once; hardening that needs the bit matrix (BLIP,
+XOR-folding) is applied after. Filters are little-endian 64-bit words stored as signed
+BIGINT columns, so Dice similarity is a sum of ``bit_count(a_i & b_i)`` in DuckDB or Spark SQL.
 """
 
 from __future__ import annotations
@@ -16,7 +17,6 @@ from simlink.keys import KeyedHash, derive_key
 from simlink.schema import FieldSpec
 from simlink.tokens import Tokens, token_message, tokenise
 
-_MASK64 = np.uint64(0xFFFFFFFFFFFFFFFF)
 _DENSE_LIMIT = 1 << 21  # (salt, token) key spaces up to this size are looked up through a dense map
 _PAIR_CACHE_LIMIT = 1_000_000  # cached (salt, token) filters: at most ~128 MB for 1024-bit fields
 
@@ -54,8 +54,8 @@ def _dense_codes(tokens: Tokens) -> tuple[np.ndarray, list] | None:
 class FieldEncoder:
     """Encodes batches of distinct normalised values of one field into packed filters.
 
-    Holds the per-token position cache across batches, so a long file hashes each
-    distinct token only once.
+    Holds the token and (salt, token) word caches across batches, so a long file hashes
+    each distinct (salt, token) pair only once.
     """
 
     def __init__(self, spec: FieldSpec, secret: bytes, fingerprint: str) -> None:
@@ -65,7 +65,7 @@ class FieldEncoder:
         self._hash = KeyedHash(derive_key(secret, "field", context))
         # Caches across chunks: token (tag, code) -> id and its hashed message; salt -> id and
         # its keyed hash (record-level salting: one key per salt value); and the words of each
-        # (salt id, token id) pair, as a hash index over int64 keys plus a (words, n) table.
+        # (salt id, token id) pair: sorted int64 keys, their columns in a (words, n) table.
         self._token_index: dict[tuple[int, int] | tuple[int, str], int] = {}
         self._token_messages: list[bytes] = []
         self._salt_ids: dict[str | None, int] = {}
@@ -74,7 +74,7 @@ class FieldEncoder:
         self._cache_rows = np.zeros(0, dtype=np.int64)  # column of _pair_words for each key
         h = spec.hardening
         # BLIP and XOR-folding work on the bit matrix. Permutation and balancing are folded
-        # into each token's words instead (same result, see _token_table), which keeps the
+        # into each token's words instead (same result, see _pair_rows), which keeps the
         # fast word-OR path.
         self._needs_bits = h.blip_epsilon > 0 or h.xor_fold
         self._blip_hash = KeyedHash(derive_key(secret, "blip", context)) if h.blip_epsilon > 0 else None
