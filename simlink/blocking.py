@@ -14,10 +14,9 @@ import numpy as np
 
 from simlink.bloom import _splitmix64
 from simlink.keys import KeyedHash, derive_key
-from simlink.schema import BlockingKey, Schema
+from simlink.schema import IDENTITY_DERIVATIONS, BlockingKey, Schema
 
 _CACHE_LIMIT = 2_000_000
-IDENTITY_DERIVATIONS = frozenset({"value", "ymd", "full"})
 
 
 def _first_word(v: str) -> str:
@@ -77,18 +76,23 @@ class BlockingEncoder:
             for key in schema.blocking
         }
 
-    def part_hashes(self, part: str, distinct_values: list[str], filter_words: np.ndarray) -> np.ndarray:
+    def part_hashes(self, part: str, distinct_values: list[str], filter_words: np.ndarray,
+                    unordered: bool = False) -> np.ndarray:
         """Keyed 64-bit hash of one part for each distinct normalised value (0 = missing).
 
         A part that is the whole value is hashed from the value's filter words, which are
         already keyed and equal exactly when the values are equal: no extra HMAC per value.
+        Parts of an unordered key are hashed under their kind and derivation only, so the
+        soundex of "Smith" is the same token whether it came from the given or family name.
         """
         field_name, derivation = part.split(":")
         if derivation in IDENTITY_DERIVATIONS:
             return self._words_hash(part, filter_words)
-        derive = DERIVE[(self.schema.field(field_name).normaliser, derivation)]
+        normaliser = self.schema.field(field_name).normaliser
+        derive = DERIVE[(normaliser, derivation)]
+        label = f"{normaliser}:{derivation}" if unordered else part
         out = np.zeros(len(distinct_values), dtype=np.uint64)
-        by_value = self._value_cache.setdefault(part, {})
+        by_value = self._value_cache.setdefault(f"{part}\x1f{label}", {})
         if len(by_value) >= _CACHE_LIMIT:
             by_value.clear()
         for i, value in enumerate(distinct_values):
@@ -101,7 +105,7 @@ class BlockingEncoder:
             derived = derive(value)
             if not derived:
                 continue
-            message = f"{part}\x1f{derived}"
+            message = f"{label}\x1f{derived}"
             cached = self._cache.get(message)
             if cached is None:
                 cached = int.from_bytes(self._hash.digest(message.encode("utf-8"))[:8], "little") | 1
@@ -129,6 +133,8 @@ class BlockingEncoder:
         """Combine per-row part hashes into (token int64, missing bool) per row."""
         combined = np.full(len(part_values[0]), self._salts[key.name], dtype=np.uint64)
         missing = np.zeros(len(part_values[0]), dtype=bool)
+        if key.unordered:
+            part_values = list(np.sort(np.vstack(part_values), axis=0))
         for position, hashes in enumerate(part_values):
             missing |= hashes == 0
             with np.errstate(over="ignore"):

@@ -231,7 +231,8 @@ class Encoder:
             part_rows = []
             for part in key.parts:
                 codes, distinct_list, words = row_codes[part.split(":")[0]]
-                hashes = np.append(self.blocking.part_hashes(part, distinct_list, words), np.uint64(0))
+                hashes = np.append(self.blocking.part_hashes(part, distinct_list, words, key.unordered),
+                                   np.uint64(0))
                 part_rows.append(hashes[codes])
             tokens, absent = self.blocking.tokens(key, part_rows)
             out[block_column(key.name)] = pa.array(tokens, pa.int64(), mask=absent)
