@@ -58,6 +58,8 @@ def schema_variants() -> dict[str, dict]:
     extra += [("family_name", "first_word"), ("date_of_birth", "year_month"), ("sex", "value")]
     extra += [("postcode", d) for d in ("full", "sector", "district", "area")] + [("nhs_number", "value")]
     exotic["blocking"] += [{"name": f"x_{f}_{d}", "parts": [f"{f}:{d}", "date_of_birth:month_day"]} for f, d in extra]
+    exotic["blocking"].append({"name": "x_unordered", "parts": ["given_name:nysiis", "family_name:nysiis"],
+                               "unordered": True})
     return {"default": default, "unhardened": plain, "exotic": exotic}
 
 

@@ -16,10 +16,9 @@ import pyarrow.compute as pc
 
 from simlink.bloom import _splitmix64
 from simlink.keys import KeyedHash, derive_key
-from simlink.schema import BlockingKey, Schema
+from simlink.schema import IDENTITY_DERIVATIONS, BlockingKey, Schema
 
 _CACHE_LIMIT = 2_000_000
-IDENTITY_DERIVATIONS = frozenset({"value", "ymd", "full"})
 
 
 def _first_word(v: str) -> str:
@@ -131,23 +130,26 @@ class BlockingEncoder:
         self.schema = schema
         self._hash = KeyedHash(derive_key(secret, "blocking", schema.fingerprint))
         self._cache: dict[str, int] = {}
-        self._value_cache: dict[str, dict[str, int]] = {}  # part -> normalised value -> hash
+        self._value_cache: dict[str, dict[str, str]] = {}  # part -> first word -> phonetic code
         self._salts = {
             key.name: np.frombuffer(self._hash.digest(b"key:" + key.name.encode()), dtype="<u8", count=1)[0]
             for key in schema.blocking
         }
 
-    def part_hashes(self, part: str, distinct_values: pa.Array | list[str], filter_words: np.ndarray) -> np.ndarray:
+    def part_hashes(self, part: str, distinct_values: pa.Array | list[str], filter_words: np.ndarray,
+                    unordered: bool = False) -> np.ndarray:
         """Keyed 64-bit hash of one part for each distinct normalised value (0 = missing).
 
         A part that is the whole value is hashed from the value's filter words, which are
         already keyed and equal exactly when the values are equal: no extra HMAC per value.
+        Parts of an unordered key are hashed under their kind and derivation only, so the
+        soundex of "Smith" is the same token whether it came from the given or family name.
         """
         if part.split(":")[1] in IDENTITY_DERIVATIONS:
             return self._words_hash(part, filter_words)
-        return self.derived_hashes(part, distinct_values)
+        return self.derived_hashes(part, distinct_values, unordered)
 
-    def derived_hashes(self, part: str, values: pa.Array | list[str]) -> np.ndarray:
+    def derived_hashes(self, part: str, values: pa.Array | list[str], unordered: bool = False) -> np.ndarray:
         """Keyed hash of a derivation (not the whole value) of each value (0 = missing).
 
         The derivation runs on the whole array (Arrow kernels); the HMAC runs once per
@@ -156,8 +158,9 @@ class BlockingEncoder:
         field_name, derivation = part.split(":")
         if not isinstance(values, (pa.Array, pa.ChunkedArray)):
             values = pa.array(values, pa.string())
-        derived = derive_array(self.schema.field(field_name).normaliser, derivation, values,
-                               self._value_cache.setdefault(part, {}))
+        normaliser = self.schema.field(field_name).normaliser
+        label = f"{normaliser}:{derivation}" if unordered else part
+        derived = derive_array(normaliser, derivation, values, self._value_cache.setdefault(part, {}))
         encoded = pc.dictionary_encode(derived)
         distinct = encoded.dictionary.to_pylist()
         hashes = np.zeros(len(distinct) + 1, dtype=np.uint64)  # last slot: missing
@@ -166,7 +169,7 @@ class BlockingEncoder:
         for i, value in enumerate(distinct):
             if not value:
                 continue
-            message = f"{part}\x1f{value}"
+            message = f"{label}\x1f{value}"
             cached = self._cache.get(message)
             if cached is None:
                 cached = self._cache[message] = int.from_bytes(self._hash.digest(message.encode("utf-8"))[:8], "little") | 1
@@ -191,6 +194,8 @@ class BlockingEncoder:
         """Combine per-row part hashes into (token int64, missing bool) per row."""
         combined = np.full(len(part_values[0]), self._salts[key.name], dtype=np.uint64)
         missing = np.zeros(len(part_values[0]), dtype=bool)
+        if key.unordered:
+            part_values = list(np.sort(np.vstack(part_values), axis=0))
         for position, hashes in enumerate(part_values):
             missing |= hashes == 0
             with np.errstate(over="ignore"):

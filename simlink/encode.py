@@ -30,13 +30,13 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from simlink import __version__
-from simlink.blocking import IDENTITY_DERIVATIONS, BlockingEncoder, derive_array
+from simlink.blocking import BlockingEncoder, derive_array
 from simlink.bloom import FieldEncoder
 from simlink.errors import InputError, OutputExistsError, SimlinkError
 from simlink.inputs import iter_batches, read_header
 from simlink.keys import key_check_value
 from simlink.normalise import NORMALISERS, STRICT_NORMALISERS, date as normalise_date
-from simlink.schema import Schema
+from simlink.schema import IDENTITY_DERIVATIONS, Schema
 
 MANIFEST_KEY = b"simlink"
 FORMAT_NAME = "simlink-encoded"
@@ -213,9 +213,11 @@ class Encoder:
                 field_name, derivation = part.split(":")
                 field_rows = rows[field_name]
                 if derivation in IDENTITY_DERIVATIONS:  # hashed from the filter words
-                    hashes, codes = self.blocking.part_hashes(part, field_rows.values, field_rows.words), field_rows.filter_codes
+                    hashes = self.blocking.part_hashes(part, field_rows.values, field_rows.words)
+                    codes = field_rows.filter_codes
                 else:
-                    hashes, codes = self.blocking.derived_hashes(part, field_rows.values), field_rows.value_codes
+                    hashes = self.blocking.derived_hashes(part, field_rows.values, key.unordered)
+                    codes = field_rows.value_codes
                 part_rows.append(np.append(hashes, np.uint64(0))[codes])
             tokens, absent = self.blocking.tokens(key, part_rows)
             out[block_column(key.name)] = pa.array(tokens, pa.int64(), mask=absent)
