@@ -70,10 +70,15 @@ def _ascii_matrix(values, frame: bool = False, spaces_to_boundary: bool = False)
     lengths = np.minimum(np.diff(offsets), MAX_CHARS).astype(np.int64)
     lead = 1 if frame else 0
     width = max(int(lengths.max(initial=0)) + 2 * lead, 1)
-    position = np.arange(width, dtype=np.int64)[None, :] - lead
-    inside = (position >= 0) & (position < lengths[:, None])
-    source = np.where(inside, offsets[:-1, None].astype(np.int64) + position, 0)
-    matrix = np.where(inside, data[np.minimum(source, len(data) - 1)], 0).astype(np.int64)
+    if n and lengths[0] == width - 2 * lead and (lengths == lengths[0]).all() and offsets[-1] - offsets[0] == n * lengths[0]:
+        # Equal lengths (NHS numbers, most postcodes): the characters are one (n, length) block.
+        matrix = np.zeros((n, width), dtype=np.int64)
+        matrix[:, lead:width - lead] = data[offsets[0]:offsets[-1]].reshape(n, -1)
+    else:
+        position = np.arange(width, dtype=np.int64)[None, :] - lead
+        inside = (position >= 0) & (position < lengths[:, None])
+        source = np.where(inside, offsets[:-1, None].astype(np.int64) + position, 0)
+        matrix = np.where(inside, data[np.minimum(source, len(data) - 1)], 0).astype(np.int64)
     if spaces_to_boundary:
         matrix[matrix == ord(" ")] = _BOUNDARY
     if frame:
@@ -115,8 +120,8 @@ def qgram_tokens(values: list[str] | pa.Array, q: int, padding: bool) -> Tokens:
         all_boundary &= is_b
         any_boundary |= is_b
     valid &= ~all_boundary if padding else ~any_boundary
-    rows, cols = np.nonzero(valid)
-    return Tokens(rows.astype(np.int64), np.full(len(rows), TAG_QGRAM, np.int64), code[rows, cols])
+    flat = np.flatnonzero(valid)  # row-major, so value_index is non-decreasing
+    return Tokens(flat // n_grams, np.full(len(flat), TAG_QGRAM, np.int64), code.reshape(-1)[flat])
 
 
 def positional_tokens(values: list[str] | pa.Array) -> Tokens:
@@ -125,9 +130,11 @@ def positional_tokens(values: list[str] | pa.Array) -> Tokens:
     if cps is None:
         values = _as_list(values)
         cps = _codepoints([v[:MAX_CHARS] for v in values], max((len(v) for v in values), default=1))
-    rows, cols = np.nonzero(cps != 0)
-    code = (cols.astype(np.int64) << _SHIFT) | cps[rows, cols]
-    return Tokens(rows.astype(np.int64), np.full(len(rows), TAG_POSITIONAL, np.int64), code)
+    chars = cps.reshape(-1)
+    flat = np.flatnonzero(chars)  # row-major, so value_index is non-decreasing
+    width = max(cps.shape[1], 1)
+    code = ((flat % width) << _SHIFT) | chars[flat]
+    return Tokens(flat // width, np.full(len(flat), TAG_POSITIONAL, np.int64), code)
 
 
 def whole_tokens(values: list[str] | pa.Array) -> Tokens:
