@@ -155,3 +155,31 @@ def test_cache_limits_and_hashed_lookups_do_not_change_the_output(monkeypatch) -
     monkeypatch.setattr(simlink.blocking, "_CACHE_LIMIT", 5)
     encoder = Encoder(_schemas()["default"], bytes(range(32)), "police", strict=False)
     assert _digest([encoder.encode_table(t) for t in _golden_table()]) == GOLDEN["default"]
+
+
+def test_normalising_rows_directly_gives_the_same_output(monkeypatch) -> None:
+    """After a first chunk, every field is normalised per row instead of per distinct value."""
+    import simlink.encode
+
+    monkeypatch.setattr(simlink.encode, "_ROW_WISE_RATIO", 0.0)
+    encoder = Encoder(_schemas()["default"], bytes(range(32)), "police", strict=False)
+    assert _digest([encoder.encode_table(t) for t in _golden_table()]) == GOLDEN["default"]
+    assert encoder._row_wise == {f.name for f in encoder.schema.fields}
+
+
+def test_row_wise_normalising_names_the_same_bad_row(monkeypatch) -> None:
+    import simlink.encode
+    from simlink.errors import InputError
+
+    monkeypatch.setattr(simlink.encode, "_ROW_WISE_RATIO", 0.0)
+    first, second = _golden_table()
+    dates = ["1990-01-02"] * second.num_rows
+    dates[10] = "31/31/1990"
+    second = second.set_column(second.column_names.index("date_of_birth"), "date_of_birth", pa.array(dates))
+    encoder = Encoder(_schemas()["default"], bytes(range(32)), "police", strict=True)
+    encoder.encode_table(first.set_column(first.column_names.index("date_of_birth"), "date_of_birth",
+                                          pa.array(["2000-01-01"] * first.num_rows)))
+    assert "date_of_birth" in encoder._row_wise
+    with pytest.raises(InputError) as error:
+        encoder.encode_table(second, first_row=1501)
+    assert "row 1511" in str(error.value) and "1990" not in str(error.value)
