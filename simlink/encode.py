@@ -36,7 +36,7 @@ from simlink.errors import InputError, OutputExistsError, SimlinkError
 from simlink.inputs import iter_batches, read_header
 from simlink.keys import key_check_value
 from simlink.normalise import NORMALISERS, STRICT_NORMALISERS, date as normalise_date
-from simlink.schema import IDENTITY_DERIVATIONS, Schema
+from simlink.schema import IDENTITY_DERIVATIONS, FieldSpec, Schema
 
 MANIFEST_KEY = b"simlink"
 FORMAT_NAME = "simlink-encoded"
@@ -231,7 +231,7 @@ class Encoder:
                   for f in self.arrow_schema]
         return pa.Table.from_arrays(arrays, schema=self.arrow_schema)
 
-    def _normalise_field(self, table: pa.Table, spec, counts: FieldCounts, path: str | Path,
+    def _normalise_field(self, table: pa.Table, spec: FieldSpec, counts: FieldCounts, path: str | Path,
                          first_row: int) -> _FieldRows:
         """Distinct normalised values of one field and each row's code into them."""
         n = table.num_rows
@@ -265,7 +265,7 @@ class Encoder:
         counts.missing += int((codes < 0).sum())
         return _FieldRows(distinct, codes)
 
-    def _encode_field(self, spec, rows: dict[str, _FieldRows], out: dict) -> None:
+    def _encode_field(self, spec: FieldSpec, rows: dict[str, _FieldRows], out: dict) -> None:
         """Filter words and popcount columns of one field (per distinct value or (value, salt) pair)."""
         field_rows = rows[spec.name]
         encoder = self.fields[spec.name]

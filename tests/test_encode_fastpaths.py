@@ -37,8 +37,11 @@ def _golden_table(rows: int = 1500, chunks: int = 2, seed: int = 20) -> list[pa.
     """Deterministic agency chunks mixing plain, non-ASCII, over-long and missing values."""
     rng = np.random.default_rng(seed)
     tables = []
+
+    def pick(options: list[str]) -> list[str]:
+        return [options[i] for i in rng.integers(0, len(options), rows)]
+
     for c in range(chunks):
-        pick = lambda options: [options[i] for i in rng.integers(0, len(options), rows)]  # noqa: E731
         tables.append(pa.table({
             "record_id": [f"R{c}-{i}" for i in range(rows)],
             "contact_date": ["2025-01-0" + str(1 + i % 9) for i in range(rows)],
