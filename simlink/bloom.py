@@ -239,14 +239,13 @@ class FieldEncoder:
                 within = np.arange(len(element_pair)) - (np.cumsum(per_pair) - per_pair)[element_pair]
                 element_token = token[value_start[pair_value][element_pair] + within]
             element_row = self._element_rows(salt_ids, pair_salt[element_pair], element_token)
-            # Kept as the format has it (byte-identical output): starts are clipped to the last
-            # token, so when the last pairs of a batch have no token of this group, the last
-            # pair that has some loses its final token from the OR. Fixing it changes filters.
-            starts = np.minimum(np.cumsum(per_pair) - per_pair, len(element_row) - 1)
+            # Reduce over the pairs that have tokens of this group only: their starts are strictly
+            # increasing and in range, so each segment is exactly that pair's tokens, whatever
+            # the other values of the batch (a value's filter must not depend on its chunk).
             has_tokens = per_pair > 0
+            starts = (np.cumsum(per_pair) - per_pair)[has_tokens]
             for w in range(width):
-                reduced = np.bitwise_or.reduceat(self._pair_words[w][element_row], starts)
-                out[:, w] |= np.where(has_tokens, reduced, np.uint64(0))
+                out[has_tokens, w] |= np.bitwise_or.reduceat(self._pair_words[w][element_row], starts)
         return out
 
     def _element_rows(self, salt_ids: np.ndarray, element_salt: np.ndarray, element_token: np.ndarray) -> np.ndarray:
@@ -352,7 +351,8 @@ def pack(matrix: np.ndarray) -> np.ndarray:
 def unpack(words: np.ndarray) -> np.ndarray:
     """Inverse of :func:`pack` (used by the audit and tests)."""
     words = np.ascontiguousarray(words, dtype="<i8")
-    return np.unpackbits(words.view(np.uint8).reshape(words.shape[0], -1), axis=1, bitorder="little").astype(bool)
+    as_bytes = words.view(np.uint8).reshape(words.shape[0], words.shape[1] * 8)  # also for 0 rows
+    return np.unpackbits(as_bytes, axis=1, bitorder="little").astype(bool)
 
 
 def dice(a: np.ndarray, b: np.ndarray) -> float:
