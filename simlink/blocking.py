@@ -194,8 +194,14 @@ class BlockingEncoder:
         """Combine per-row part hashes into (token int64, missing bool) per row."""
         combined = np.full(len(part_values[0]), self._salts[key.name], dtype=np.uint64)
         missing = np.zeros(len(part_values[0]), dtype=bool)
-        if key.unordered:
-            part_values = list(np.sort(np.vstack(part_values), axis=0))
+        if key.unordered:  # sort the hashes of interchangeable parts (same kind) row by row
+            part_values = list(part_values)
+            kinds = [(self.schema.field(p.split(":")[0]).normaliser, p.split(":")[1]) for p in key.parts]
+            for kind in set(kinds):
+                positions = [i for i, k in enumerate(kinds) if k == kind]
+                if len(positions) > 1:
+                    for i, hashes in zip(positions, np.sort(np.vstack([part_values[i] for i in positions]), axis=0)):
+                        part_values[i] = hashes
         for position, hashes in enumerate(part_values):
             missing |= hashes == 0
             with np.errstate(over="ignore"):

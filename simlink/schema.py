@@ -108,8 +108,9 @@ class FieldSpec:
 class BlockingKey:
     """A keyed blocking token: HMAC of the joined derivations; null if any part is missing.
 
-    ``unordered`` keys hash each part under its derivation alone (not its field) and ignore the
-    order of parts, so a record with given and family name swapped gets the same token.
+    ``unordered`` keys hash each part under its kind and derivation alone (not its field) and
+    ignore the order of parts of the same kind, so a record with given and family name
+    swapped gets the same token; parts of other kinds keep their place.
     """
 
     name: str
@@ -259,13 +260,14 @@ def schema_from_dict(doc: dict[str, Any], source: str = "<schema>") -> Schema:
                 f"{where}: name must be a lower-case identifier", source)
         _expect(isinstance(parts, list) and len(parts) > 0, f"{where}: parts must be a non-empty list", source)
         _expect(isinstance(unordered, bool), f"{where} ({name}): unordered must be true or false", source)
-        kinds = {(spec.normaliser, derivation)
-                 for spec, derivation in (_parse_part(str(part), by_name, f"{where} ({name})", source) for part in parts)}
+        kinds = [(spec.normaliser, derivation)
+                 for spec, derivation in (_parse_part(str(part), by_name, f"{where} ({name})", source) for part in parts)]
         if unordered:
-            _expect(len(parts) > 1 and len(kinds) == 1,
+            swappable = {kind for kind in kinds if kinds.count(kind) > 1}
+            _expect(bool(swappable),
                     f"{where} ({name}): an unordered key needs two or more parts of the same kind and derivation", source)
-            _expect(not any(derivation in IDENTITY_DERIVATIONS for _, derivation in kinds),
-                    f"{where} ({name}): an unordered key cannot use whole-value derivations "
+            _expect(not any(derivation in IDENTITY_DERIVATIONS for _, derivation in swappable),
+                    f"{where} ({name}): an unordered key cannot swap whole-value derivations "
                     f"({', '.join(sorted(IDENTITY_DERIVATIONS))}); their hashes are keyed per field", source)
         blocking.append(BlockingKey(name, tuple(str(p) for p in parts), unordered))
     block_names = [b.name for b in blocking]

@@ -100,6 +100,12 @@ def test_unordered_names_token_survives_a_name_swap(key_file, tmp_path) -> None:
     ordered = _encode(write_csv(tmp_path / "in2.csv", rows), key_file, tmp_path / "ordered.parquet",
                       schema=schema_from_dict(doc)).column("blk__names").to_pylist()
     assert ordered[0] != ordered[1] and None not in ordered
+    # Parts of another kind keep their place: names swapped, same sex -> same token.
+    next(b for b in doc["blocking"] if b["name"] == "names").update(
+        parts=["given_name:soundex", "family_name:soundex", "sex:value"], unordered=True)
+    with_sex = _encode(write_csv(tmp_path / "in3.csv", rows), key_file, tmp_path / "sex.parquet",
+                       schema=schema_from_dict(doc)).column("blk__names").to_pylist()
+    assert with_sex[0] == with_sex[1] != with_sex[2] and with_sex[0] != names[0]
 
 
 def test_dice_high_for_near_identical_names_low_for_unrelated() -> None:

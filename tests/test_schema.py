@@ -58,7 +58,7 @@ def test_fingerprint_ignores_local_column_names_but_not_encoding_settings() -> N
     (lambda d: d.update(version=99), "version must be 1"),
     (lambda d: d["blocking"][1].update(unordered=True), "same kind and derivation"),
     (lambda d: d["blocking"][0].update(parts=["given_name:value", "family_name:value"], unordered=True),
-     "cannot use whole-value derivations"),
+     "cannot swap whole-value derivations"),
     (lambda d: d["blocking"][0].update(unordered="yes"), "unordered must be true or false"),
     (lambda d: d["fields"].append(dict(d["fields"][0])), "field names must be unique"),
 ])
