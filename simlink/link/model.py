@@ -55,24 +55,19 @@ def quiet_splink() -> None:
     logging.getLogger("splink").setLevel(logging.WARNING)
 
 
-def make_db_api(backend: str, con: duckdb.DuckDBPyConnection | None = None):
+def make_db_api(backend: str, con: duckdb.DuckDBPyConnection | None = None, *, threads: int | None = None,
+                memory_limit: str = "6GB", temp_dir: str | None = None):
+    """Splink's database API for ``backend``; Spark specifics live in :mod:`simlink.link.spark`."""
     if backend == "duckdb":
         from splink import DuckDBAPI
 
         return DuckDBAPI(connection=con)
     if backend == "spark":
-        try:
-            from pyspark.sql import SparkSession
-        except ImportError:
-            raise SimlinkError("backend 'spark' needs pyspark: pip install 'simlink[spark]'") from None
-        from splink import SparkAPI
+        from simlink.link import spark
 
-        spark = SparkSession.builder.getOrCreate()
-        if not spark.sparkContext.getCheckpointDir():
-            import tempfile
-
-            spark.sparkContext.setCheckpointDir(tempfile.mkdtemp(prefix="simlink-spark-"))
-        return SparkAPI(spark_session=spark)
+        if temp_dir is None:
+            raise SimlinkError("the spark backend needs a temporary folder for its checkpoints")
+        return spark.make_db_api(threads, memory_limit, temp_dir)
     raise SimlinkError(f"unknown backend '{backend}' (use duckdb or spark)")
 
 
@@ -80,9 +75,9 @@ def register_encodings(db_api, backend: str, con: duckdb.DuckDBPyConnection):
     """Hand the distinct-encodings table to the backend as a Splink dataframe."""
     if backend == "duckdb":
         return db_api.register("link_encodings")
-    frame = con.execute("SELECT * FROM link_encodings").arrow().to_pandas()
-    spark_df = db_api.spark.createDataFrame(frame)
-    return db_api.register(spark_df, dataset_display_name="link_encodings")
+    from simlink.link import spark
+
+    return spark.register_encodings(db_api, con)
 
 
 def used_fields(con: duckdb.DuckDBPyConnection, schema: Schema) -> list[str]:
@@ -144,6 +139,13 @@ def _count(splink_df) -> int:
 
 def model_json(linker) -> dict:
     return linker.misc.save_model_to_json()
+
+
+def port_model(model: dict, backend: str) -> dict:
+    """A model saved on either backend, with its SQL in ``backend``'s dialect."""
+    from simlink.link.spark import port_model as _port
+
+    return _port(model, backend)
 
 
 def parse_model(text: str, source: str) -> dict:

@@ -1,0 +1,139 @@
+"""Splink's Spark backend for ``simlink link --backend spark``.
+
+The linkage model is the same whichever engine scores it: the comparisons are plain SQL
+(``bit_count``, ``&``, ``CAST``) that Spark SQL runs as it is. What differs is plumbing:
+
+* a Spark session: the active one if the caller made one (a cluster, ``spark-submit``),
+  otherwise a local one sized like the DuckDB run (``local[threads]``, driver memory from
+  the memory limit, few shuffle partitions: Spark's default of 200 costs seconds per
+  stage on small data);
+* a checkpoint directory (Splink writes intermediate tables there to cut Spark's lineage);
+  a run-private folder under the run's temporary directory unless the session has one;
+* the distinct encodings go to Spark and the clusters come back as Arrow tables through
+  the driver, so the working DuckDB database and its release tables stay the same;
+* a model saved by a run on one backend has its SQL transpiled (only identifier quoting
+  differs) so it can be reused on the other.
+
+Nothing here sees a data value: only filter words, popcounts, tokens and ids cross over.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+import re
+from pathlib import Path
+
+import duckdb
+
+from simlink.errors import SimlinkError
+
+# Shuffle partitions per local core; measured on 2 cores (docs/linkage.md, "Running on Spark").
+PARTITIONS_PER_CORE = 2
+_QUIET_LOGS = ("org.apache.spark", "org.apache.hadoop", "org.sparkproject", "org.apache.parquet")
+
+
+def _require_pyspark():
+    try:
+        from pyspark.sql import SparkSession
+    except ImportError:
+        raise SimlinkError("backend 'spark' needs pyspark: pip install 'simlink[spark]'") from None
+    return SparkSession
+
+
+def spark_memory(memory_limit: str) -> str:
+    """DuckDB's memory limit ('6GB', '512MB') in the JVM's notation ('6g', '512m')."""
+    match = re.fullmatch(r"\s*(\d+)\s*([KMGT])i?B?\s*", memory_limit, flags=re.IGNORECASE)
+    if not match:
+        raise SimlinkError("memory limit must look like 6GB or 512MB")
+    return f"{match.group(1)}{match.group(2).lower()}"
+
+
+def session(threads: int | None, memory_limit: str, temp_dir: str):
+    """The active Spark session, or a new local one (JVM start: ~10 s)."""
+    SparkSession = _require_pyspark()
+    active = SparkSession.getActiveSession()
+    if active is not None:
+        return active
+    from splink.backends.spark import similarity_jar_location
+
+    cores = threads or os.cpu_count() or 1
+    builder = (
+        SparkSession.builder.master(f"local[{cores}]")
+        .appName("simlink-link")
+        .config("spark.driver.memory", spark_memory(memory_limit))
+        .config("spark.sql.shuffle.partitions", str(max(2, PARTITIONS_PER_CORE * cores)))
+        .config("spark.default.parallelism", str(max(2, PARTITIONS_PER_CORE * cores)))
+        .config("spark.sql.execution.arrow.pyspark.enabled", "true")
+        .config("spark.sql.adaptive.enabled", "true")
+        .config("spark.ui.enabled", "false")
+        .config("spark.ui.showConsoleProgress", "false")
+        .config("spark.local.dir", temp_dir)
+        # Splink's string-similarity UDFs: simlink's Dice SQL does not need them, but Splink
+        # registers them at start and warns when the jar is missing.
+        .config("spark.jars", similarity_jar_location())
+        .config("spark.driver.extraJavaOptions", "-Dlog4j2.rootLogger.level=error "
+                + " ".join(f"-Dlog4j2.logger.{n.replace('.', '_')}.name={n} "
+                           f"-Dlog4j2.logger.{n.replace('.', '_')}.level=error" for n in _QUIET_LOGS))
+    )
+    spark = builder.getOrCreate()
+    spark.sparkContext.setLogLevel("ERROR")
+    return spark
+
+
+def make_db_api(threads: int | None, memory_limit: str, temp_dir: str):
+    """Splink's SparkAPI on :func:`session`, with a checkpoint folder for this run."""
+    spark = session(threads, memory_limit, temp_dir)
+    from splink import SparkAPI
+
+    if not spark.sparkContext.getCheckpointDir():
+        checkpoints = Path(temp_dir) / "spark-checkpoints"
+        checkpoints.mkdir(exist_ok=True)
+        spark.sparkContext.setCheckpointDir(str(checkpoints))
+    return SparkAPI(spark_session=spark)
+
+
+def register_encodings(db_api, con: duckdb.DuckDBPyConnection):
+    """Ship ``link_encodings`` to Spark (Arrow, through the driver) and register it."""
+    table = con.execute("SELECT * FROM link_encodings ORDER BY enc_id").to_arrow_table()
+    spark_df = db_api.spark.createDataFrame(table)
+    return db_api.register(spark_df, dataset_display_name="link_encodings")
+
+
+def clusters_to_duckdb(con: duckdb.DuckDBPyConnection, clusters, name: str = "link_clusters_frame") -> str:
+    """Bring Splink's clusters (enc_id, cluster_id) back into the working DuckDB database."""
+    frame = clusters.as_spark_dataframe().select("enc_id", "cluster_id").toArrow()
+    con.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS SELECT * FROM frame")
+    return name
+
+
+def port_model(model: dict, dialect: str) -> dict:
+    """A saved Splink model with its SQL rewritten for ``dialect`` ('duckdb' or 'spark').
+
+    The trained numbers (prior, m and u per level, term-frequency settings) are untouched;
+    only identifier quoting (``"col"`` vs `` `col` ``) changes, by sqlglot.
+    """
+    source = model.get("sql_dialect", dialect)
+    if source == dialect:
+        return model
+    import sqlglot
+
+    def convert(sql: str) -> str:
+        if sql.strip().upper() == "ELSE":
+            return sql
+        try:
+            return sqlglot.transpile(sql, read=source, write=dialect)[0]
+        except sqlglot.errors.ParseError:
+            raise SimlinkError(f"model SQL could not be converted from {source} to {dialect}") from None
+
+    ported = copy.deepcopy(model)
+    ported["sql_dialect"] = dialect
+    for comparison in ported.get("comparisons", []):
+        for level in comparison.get("comparison_levels", []):
+            level["sql_condition"] = convert(level["sql_condition"])
+    for rule in ported.get("blocking_rules_to_generate_predictions", []):
+        if isinstance(rule, dict):
+            rule["blocking_rule"] = convert(rule["blocking_rule"])
+            rule["sql_dialect"] = dialect
+        # a plain-string rule carries no dialect: Splink reads it in the linker's dialect
+    return ported
