@@ -37,6 +37,10 @@ class TrainOptions:
     em_max_pairs: float | None = 2e6
     seed: int = 42
     prior_recall: float = PRIOR_RECALL
+    # Chunks of the u-sampling cross join (Splink stops early once every level is seen
+    # often enough). None: Splink's 10 on DuckDB, 1 on Spark, where each chunk is a Spark
+    # job of its own (u: 94 s -> 41 s at 2,000 people on 2 busy cores).
+    u_chunks: int | None = None
 
 
 @dataclass
@@ -98,11 +102,14 @@ def model_fields(model: dict) -> list[str]:
     return [c["output_column_name"] for c in model.get("comparisons", [])]
 
 
-def train(linker, schema: Schema, fields: list[str], options: TrainOptions, phases: Phases) -> None:
+def train(linker, schema: Schema, fields: list[str], options: TrainOptions, phases: Phases,
+          backend: str = "duckdb") -> None:
     started = time.perf_counter()
     linker.training.estimate_probability_two_random_records_match(
         link_settings.prior_rules(schema, fields), recall=options.prior_recall)
-    linker.training.estimate_u_using_random_sampling(max_pairs=options.u_max_pairs, seed=options.seed)
+    chunks = options.u_chunks or (1 if backend == "spark" else 10)
+    linker.training.estimate_u_using_random_sampling(max_pairs=options.u_max_pairs, seed=options.seed,
+                                                     num_chunks=chunks)
     for rule in link_settings.em_blocking_rules(schema, fields):
         linker.training.estimate_parameters_using_expectation_maximisation(
             rule, estimate_without_term_frequencies=True, max_pairs=options.em_max_pairs)

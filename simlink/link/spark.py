@@ -22,15 +22,26 @@ from __future__ import annotations
 import copy
 import os
 import re
+import tempfile
 from pathlib import Path
 
 import duckdb
 
 from simlink.errors import SimlinkError
 
-# Shuffle partitions per local core; measured on 2 cores (docs/linkage.md, "Running on Spark").
+# Shuffle partitions per local core (Spark's default of 200 is sized for clusters; each
+# partition is a task, and on small data their overhead dominates).
 PARTITIONS_PER_CORE = 2
-_QUIET_LOGS = ("org.apache.spark", "org.apache.hadoop", "org.sparkproject", "org.apache.parquet")
+# Spark logs WARN lines (loopback address, native Hadoop) at every start: errors only.
+_LOG4J = """status = error
+appender.console.type = Console
+appender.console.name = console
+appender.console.target = SYSTEM_ERR
+appender.console.layout.type = PatternLayout
+appender.console.layout.pattern = %d{HH:mm:ss} %p %c{1}: %m%n
+rootLogger.level = error
+rootLogger.appenderRef.stdout.ref = console
+"""
 
 
 def _require_pyspark():
@@ -49,8 +60,18 @@ def spark_memory(memory_limit: str) -> str:
     return f"{match.group(1)}{match.group(2).lower()}"
 
 
-def session(threads: int | None, memory_limit: str, temp_dir: str):
-    """The active Spark session, or a new local one (JVM start: ~10 s)."""
+def _log_config(temp_dir: str) -> str:
+    path = Path(temp_dir) / "log4j2.properties"
+    path.write_text(_LOG4J, encoding="utf-8")
+    return path.as_uri()
+
+
+_OWN_CHECKPOINTS: set[str] = set()
+
+
+def session(threads: int | None, memory_limit: str):
+    """The active Spark session, or a new local one (JVM start: ~10 s). Its scratch folder
+    lives as long as the JVM (Spark removes its block files at exit)."""
     SparkSession = _require_pyspark()
     active = SparkSession.getActiveSession()
     if active is not None:
@@ -58,6 +79,7 @@ def session(threads: int | None, memory_limit: str, temp_dir: str):
     from splink.backends.spark import similarity_jar_location
 
     cores = threads or os.cpu_count() or 1
+    scratch = tempfile.mkdtemp(prefix="simlink-spark-")
     builder = (
         SparkSession.builder.master(f"local[{cores}]")
         .appName("simlink-link")
@@ -68,13 +90,11 @@ def session(threads: int | None, memory_limit: str, temp_dir: str):
         .config("spark.sql.adaptive.enabled", "true")
         .config("spark.ui.enabled", "false")
         .config("spark.ui.showConsoleProgress", "false")
-        .config("spark.local.dir", temp_dir)
+        .config("spark.local.dir", scratch)
         # Splink's string-similarity UDFs: simlink's Dice SQL does not need them, but Splink
         # registers them at start and warns when the jar is missing.
         .config("spark.jars", similarity_jar_location())
-        .config("spark.driver.extraJavaOptions", "-Dlog4j2.rootLogger.level=error "
-                + " ".join(f"-Dlog4j2.logger.{n.replace('.', '_')}.name={n} "
-                           f"-Dlog4j2.logger.{n.replace('.', '_')}.level=error" for n in _QUIET_LOGS))
+        .config("spark.driver.extraJavaOptions", f"-Dlog4j2.configurationFile={_log_config(scratch)}")
     )
     spark = builder.getOrCreate()
     spark.sparkContext.setLogLevel("ERROR")
@@ -83,19 +103,21 @@ def session(threads: int | None, memory_limit: str, temp_dir: str):
 
 def make_db_api(threads: int | None, memory_limit: str, temp_dir: str):
     """Splink's SparkAPI on :func:`session`, with a checkpoint folder for this run."""
-    spark = session(threads, memory_limit, temp_dir)
+    spark = session(threads, memory_limit)
     from splink import SparkAPI
 
-    if not spark.sparkContext.getCheckpointDir():
+    current = spark.sparkContext.getCheckpointDir()
+    if not current or current in _OWN_CHECKPOINTS:  # a caller's own checkpoint folder is kept
         checkpoints = Path(temp_dir) / "spark-checkpoints"
         checkpoints.mkdir(exist_ok=True)
         spark.sparkContext.setCheckpointDir(str(checkpoints))
-    return SparkAPI(spark_session=spark)
+        _OWN_CHECKPOINTS.add(spark.sparkContext.getCheckpointDir())
+    return SparkAPI(spark_session=spark, break_lineage_method="parquet")
 
 
 def register_encodings(db_api, con: duckdb.DuckDBPyConnection):
     """Ship ``link_encodings`` to Spark (Arrow, through the driver) and register it."""
-    table = con.execute("SELECT * FROM link_encodings ORDER BY enc_id").to_arrow_table()
+    table = con.sql("SELECT * FROM link_encodings ORDER BY enc_id").to_arrow_table()
     spark_df = db_api.spark.createDataFrame(table)
     return db_api.register(spark_df, dataset_display_name="link_encodings")
 
