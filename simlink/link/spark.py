@@ -129,33 +129,50 @@ def clusters_to_duckdb(con: duckdb.DuckDBPyConnection, clusters, name: str = "li
     return name
 
 
+_QUOTES = {"duckdb": '"', "spark": "`"}
+
+
+def requote(sql: str, source: str, target: str) -> str:
+    """``sql`` with its quoted identifiers re-quoted for ``target``; nothing else changes
+    (a full transpile would also turn Spark's CAST into DuckDB's TRY_CAST and so on)."""
+    import sqlglot
+    from sqlglot.tokens import TokenType
+
+    if sql.strip().upper() == "ELSE":
+        return sql
+    try:
+        tokens = sqlglot.Dialect.get_or_raise(source).tokenize(sql)
+    except sqlglot.errors.SqlglotError:
+        raise SimlinkError(f"model SQL could not be read as {source} SQL") from None
+    quote = _QUOTES[target]
+    for token in reversed(tokens):
+        if token.token_type == TokenType.IDENTIFIER and sql[token.start] in _QUOTES.values():
+            if quote in token.text:
+                raise SimlinkError(f"a column name in the model cannot be quoted for {target}")
+            sql = sql[:token.start] + quote + token.text + quote + sql[token.end + 1:]
+    return sql
+
+
 def port_model(model: dict, dialect: str) -> dict:
     """A saved Splink model with its SQL rewritten for ``dialect`` ('duckdb' or 'spark').
 
     The trained numbers (prior, m and u per level, term-frequency settings) are untouched;
-    only identifier quoting (``"col"`` vs `` `col` ``) changes, by sqlglot.
+    simlink's comparisons are portable SQL, so only identifier quoting (``"col"`` vs
+    `` `col` ``) differs between the dialects.
     """
     source = model.get("sql_dialect", dialect)
     if source == dialect:
         return model
-    import sqlglot
-
-    def convert(sql: str) -> str:
-        if sql.strip().upper() == "ELSE":
-            return sql
-        try:
-            return sqlglot.transpile(sql, read=source, write=dialect)[0]
-        except sqlglot.errors.ParseError:
-            raise SimlinkError(f"model SQL could not be converted from {source} to {dialect}") from None
-
+    if source not in _QUOTES or dialect not in _QUOTES:
+        raise SimlinkError(f"cannot reuse a model of the {source} backend on {dialect}")
     ported = copy.deepcopy(model)
     ported["sql_dialect"] = dialect
     for comparison in ported.get("comparisons", []):
         for level in comparison.get("comparison_levels", []):
-            level["sql_condition"] = convert(level["sql_condition"])
+            level["sql_condition"] = requote(level["sql_condition"], source, dialect)
     for rule in ported.get("blocking_rules_to_generate_predictions", []):
         if isinstance(rule, dict):
-            rule["blocking_rule"] = convert(rule["blocking_rule"])
+            rule["blocking_rule"] = requote(rule["blocking_rule"], source, dialect)
             rule["sql_dialect"] = dialect
         # a plain-string rule carries no dialect: Splink reads it in the linker's dialect
     return ported
