@@ -83,8 +83,8 @@ def model_differences(a_path: Path, b_path: Path) -> dict:
     where = {}
     for ca, cb in zip(a["comparisons"], b["comparisons"]):
         for la, lb in zip(ca["comparison_levels"], cb["comparison_levels"]):
-            if la.get("is_null_level"):
-                continue
+            if la.get("is_null_level") or not all(f"{k}_probability" in x for k in "mu" for x in (la, lb)):
+                continue  # a level never observed in training has no m or u
             for key in ("m", "u"):
                 d = abs(la[f"{key}_probability"] - lb[f"{key}_probability"])
                 if d > worst[key]:

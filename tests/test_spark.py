@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import sys
 from pathlib import Path
 
 import duckdb
@@ -142,6 +143,16 @@ def test_model_sql_ports_between_dialects(spark_linked, data):
     assert all((a.get("m_probability"), a.get("u_probability")) == (b.get("m_probability"), b.get("u_probability"))
                for a, b in levels)
     assert port_model(ported, "duckdb") == duck_model
+
+
+def test_missing_pyspark_is_a_clear_error(data, tmp_path, monkeypatch):
+    for name in ("pyspark", "pyspark.sql"):
+        monkeypatch.setitem(sys.modules, name, None)  # import now fails as if not installed
+    result = CliRunner().invoke(main, ["link", str(data["encoded"][0]), "-o", str(tmp_path / "s.duckdb"),
+                                       "--backend", "spark"])
+    assert result.exit_code == 2, result.output
+    assert "pip install 'simlink[spark]'" in result.output
+    assert not (tmp_path / "s.duckdb").exists()
 
 
 def test_memory_limit_in_jvm_notation():

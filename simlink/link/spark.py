@@ -116,9 +116,11 @@ def make_db_api(threads: int | None, memory_limit: str, temp_dir: str):
 
 
 def register_encodings(db_api, con: duckdb.DuckDBPyConnection):
-    """Ship ``link_encodings`` to Spark (Arrow, through the driver) and register it."""
+    """Ship ``link_encodings`` to Spark (Arrow, through the driver) and register it.
+    An earlier run in the same session left its view behind: it is replaced."""
     table = con.sql("SELECT * FROM link_encodings ORDER BY enc_id").to_arrow_table()
     spark_df = db_api.spark.createDataFrame(table)
+    db_api.spark.catalog.dropTempView("link_encodings")
     return db_api.register(spark_df, dataset_display_name="link_encodings")
 
 
