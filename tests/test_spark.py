@@ -109,12 +109,16 @@ def test_trained_models_are_close(spark_linked, data):
     for cs, cd in zip(spark_model["comparisons"], duck_model["comparisons"]):
         assert cs["output_column_name"] == cd["output_column_name"]
         for ls, ld in zip(cs["comparison_levels"], cd["comparison_levels"]):
+            assert ls["label_for_charts"] == ld["label_for_charts"]
             if ls.get("is_null_level"):
                 continue
-            assert ls["label_for_charts"] == ld["label_for_charts"]
-            # u from differently drawn samples, m from EM on the same pairs
-            assert ls["u_probability"] == pytest.approx(ld["u_probability"], abs=0.02, rel=0.5)
-            assert ls["m_probability"] == pytest.approx(ld["m_probability"], abs=0.05)
+            # m from EM on the same blocked pairs: a level EM never saw has no m on either engine
+            assert ("m_probability" in ls) == ("m_probability" in ld)
+            if "m_probability" in ls:
+                assert ls["m_probability"] == pytest.approx(ld["m_probability"], abs=0.02)
+            # u from differently drawn samples (each engine hashes ids its own way)
+            if "u_probability" in ls and "u_probability" in ld:
+                assert ls["u_probability"] == pytest.approx(ld["u_probability"], abs=0.01)
 
 
 def test_duckdb_model_reused_on_spark_gives_duckdb_clusters(spark_linked, data):

@@ -87,7 +87,9 @@ def session(threads: int | None, memory_limit: str):
         .config("spark.sql.shuffle.partitions", str(max(2, PARTITIONS_PER_CORE * cores)))
         .config("spark.default.parallelism", str(max(2, PARTITIONS_PER_CORE * cores)))
         .config("spark.sql.execution.arrow.pyspark.enabled", "true")
-        .config("spark.sql.adaptive.enabled", "true")
+        # adaptive execution re-plans every stage; with few partitions it has nothing to
+        # coalesce and costs more than it saves (300 people on 2 cores: 79 s -> 55 s)
+        .config("spark.sql.adaptive.enabled", "false")
         .config("spark.ui.enabled", "false")
         .config("spark.ui.showConsoleProgress", "false")
         .config("spark.local.dir", scratch)
