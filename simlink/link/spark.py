@@ -5,14 +5,14 @@ The linkage model is the same whichever engine scores it: the comparisons are pl
 
 * a Spark session: the active one if the caller made one (a cluster, ``spark-submit``),
   otherwise a local one sized like the DuckDB run (``local[threads]``, driver memory from
-  the memory limit, few shuffle partitions: Spark's default of 200 costs seconds per
-  stage on small data);
+  the memory limit, a few shuffle partitions per core instead of Spark's 200, adaptive
+  execution off);
 * a checkpoint directory (Splink writes intermediate tables there to cut Spark's lineage);
   a run-private folder under the run's temporary directory unless the session has one;
 * the distinct encodings go to Spark and the clusters come back as Arrow tables through
   the driver, so the working DuckDB database and its release tables stay the same;
-* a model saved by a run on one backend has its SQL transpiled (only identifier quoting
-  differs) so it can be reused on the other.
+* a model saved by a run on one backend has its identifiers re-quoted (the only
+  difference between the dialects' SQL) so it can be reused on the other.
 
 Nothing here sees a data value: only filter words, popcounts, tokens and ids cross over.
 """
