@@ -20,8 +20,8 @@ from simlink.link import DEFAULT_THRESHOLD, link_files
 @click.option("--overwrite", is_flag=True, help="Replace OUTPUT if it exists.")
 @click.option("--backend", type=click.Choice(["duckdb", "spark"]), default="duckdb", show_default=True,
               help="Where Splink runs; spark needs the 'spark' extra.")
-@click.option("--memory-limit", default="6GB", show_default=True, help="DuckDB memory limit.")
-@click.option("--threads", type=click.IntRange(1), help="DuckDB threads (default: all cores).")
+@click.option("--memory-limit", default="6GB", show_default=True, help="DuckDB memory limit (also the Spark driver memory when simlink starts the session).")
+@click.option("--threads", type=click.IntRange(1), help="DuckDB threads, or local Spark cores (default: all cores).")
 @click.option("--no-charts", is_flag=True, help="Do not write OUTPUT.charts/ (Splink match-weight and m/u charts).")
 def link(encoded: tuple[Path, ...], output: Path, threshold: float, model_path: Path | None, overwrite: bool,
          backend: str, memory_limit: str, threads: int | None, no_charts: bool) -> None:
