@@ -90,7 +90,7 @@ def node_features(sim: np.ndarray, share: np.ndarray, popcount: np.ndarray, thre
     top = -np.sort(-sim, axis=1)[:, :5]
     columns += [top[:, 0], top.mean(axis=1)]
     if own:
-        columns += [np.log(share), popcount / max(float(popcount.max()), 1.0)]
+        columns += [np.log(np.maximum(share, 1e-12)), popcount / max(float(popcount.max()), 1.0)]
     return np.stack(columns, axis=1)
 
 
