@@ -14,7 +14,6 @@ and on names).
 
 from __future__ import annotations
 
-import argparse
 import json
 import logging
 import time
@@ -140,13 +139,7 @@ def run(csv_paths: list[Path], truth_path: Path, *, thresholds=(0.5, 0.8, 0.9, 0
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--people", type=int, default=20000)
-    parser.add_argument("--seed", type=int, default=7)
-    parser.add_argument("--errors", default="medium")
-    parser.add_argument("--work", type=Path, default=Path("/tmp/simlink-bench"))
-    args = parser.parse_args()
-    data = linkeval.prepare(args.work / f"q-{args.people}-{args.seed}-{args.errors}", args.people, args.seed, args.errors)
+    args, _, data = linkeval.quality_data_from_args(__doc__.splitlines()[0])
     result = run(data["csv"], data["truth"])
     print(json.dumps(result, indent=1))
     out = Path(__file__).parent / "results"

@@ -9,7 +9,6 @@ errors applied to either contact. Prints a table; writes results/blocking_misses
 
 from __future__ import annotations
 
-import argparse
 import json
 from pathlib import Path
 
@@ -22,14 +21,7 @@ from simlink.synth import SynthConfig, write_synth
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--people", type=int, default=20000)
-    parser.add_argument("--seed", type=int, default=7)
-    parser.add_argument("--errors", default="medium")
-    parser.add_argument("--work", type=Path, default=Path("/tmp/simlink-bench"))
-    args = parser.parse_args()
-    folder = args.work / f"q-{args.people}-{args.seed}-{args.errors}"
-    data = linkeval.prepare(folder, args.people, args.seed, args.errors)
+    args, folder, data = linkeval.quality_data_from_args(__doc__.splitlines()[0])
     debug = folder / "dbg" / "debug"
     if not debug.exists():
         write_synth(SynthConfig(people=args.people, seed=args.seed, errors=args.errors), folder / "dbg",

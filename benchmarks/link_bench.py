@@ -126,8 +126,7 @@ def main() -> None:
             + f" | {total:.1f} | {e['counts']['blocked_pairs'] / (s.get('predict') or 1e-9):,.0f} | {e['peak_rss_mb']:,.0f} | "
             f"{e['quality']['f1']:.4f} | {ctotal:.1f} | {c['peak_rss_mb'] if c else float('nan'):,.0f} | "
             f"{c['sweep']['0.95']['f1'] if c else float('nan'):.4f} | {total / ctotal if c else float('nan'):.2f} |")
-    (out / "link_bench.md").write_text("\n".join(lines) + "\n")
-    print("\n".join(lines))
+    linkeval.write_markdown(out / "link_bench.md", lines)
 
 
 if __name__ == "__main__":

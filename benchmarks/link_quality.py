@@ -87,8 +87,7 @@ def main() -> None:
         lines.append(f"| {level} | {row['blocking']['pair_completeness']:.4f} | {row['blocking']['event_pair_completeness']:.4f} | "
                      f"{row['encoded']['reduction_ratio']:.6f} | "
                      f"{row['encoded']['counts']['distinct_encodings']:,} | {row['encoded']['counts']['blocked_pairs']:,} |")
-    (out / "link_quality.md").write_text("\n".join(lines) + "\n")
-    print("\n".join(lines))
+    linkeval.write_markdown(out / "link_quality.md", lines)
 
 
 if __name__ == "__main__":

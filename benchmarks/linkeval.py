@@ -7,6 +7,7 @@ measured on distinct encodings, which is what blocking sees.
 
 from __future__ import annotations
 
+import argparse
 import sys
 import time
 from pathlib import Path
@@ -49,6 +50,24 @@ def prepare(folder: Path, people: int, seed: int, errors: str) -> dict:
     return {"csv": [folder / f"{a}.csv" for a in AGENCIES],
             "encoded": [folder / f"{a}.parquet" for a in AGENCIES],
             "truth": folder / "truth.csv", "generator": "simlink.synth"}
+
+
+def quality_data_from_args(description: str) -> tuple[argparse.Namespace, Path, dict]:
+    """The shared command line of the 20k-people quality benchmarks, and their prepared data."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--people", type=int, default=20000)
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--errors", default="medium")
+    parser.add_argument("--work", type=Path, default=Path("/tmp/simlink-bench"))
+    args = parser.parse_args()
+    folder = args.work / f"q-{args.people}-{args.seed}-{args.errors}"
+    return args, folder, prepare(folder, args.people, args.seed, args.errors)
+
+
+def write_markdown(path: Path, lines: list[str]) -> None:
+    """Write a results table and print it."""
+    path.write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
 
 
 def pairs(sizes: pd.Series | np.ndarray) -> int:

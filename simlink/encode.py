@@ -30,18 +30,19 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from simlink import __version__
-from simlink.blocking import BlockingEncoder
+from simlink.blocking import BlockingEncoder, derive_array
 from simlink.bloom import FieldEncoder
 from simlink.errors import InputError, OutputExistsError, SimlinkError
 from simlink.inputs import iter_batches, read_header
 from simlink.keys import key_check_value
 from simlink.normalise import NORMALISERS, STRICT_NORMALISERS, date as normalise_date
-from simlink.schema import Schema
+from simlink.schema import IDENTITY_DERIVATIONS, FieldSpec, Schema
 
 MANIFEST_KEY = b"simlink"
 FORMAT_NAME = "simlink-encoded"
 FORMAT_VERSION = 1
 AGENCY_PATTERN = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
+_ROW_WISE_RATIO = 0.9  # a field whose chunk was this distinct is normalised per row in later chunks
 
 
 def words_columns(field_name: str, words: int) -> list[str]:
@@ -99,36 +100,44 @@ def _factorize(values: pa.Array) -> tuple[np.ndarray, pa.Array]:
     return codes, encoded.dictionary
 
 
-def _salted_codes(table: pa.Table, schema: Schema, spec, codes: np.ndarray,
-                  distinct: list[str]) -> tuple[np.ndarray, list[str], list[str]]:
-    """Row codes into distinct (value, salt) pairs for a field with record-level salting.
+@dataclass
+class _FieldRows:
+    """One field of a chunk: its distinct normalised values and, per row, which filter it gets.
+
+    ``value_codes`` index ``values`` (-1 = missing); ``filter_codes`` index ``words`` (-1 =
+    missing). Without salting they are the same; with salting a filter is per (value, salt).
+    """
+
+    values: pa.Array
+    value_codes: np.ndarray
+    filter_codes: np.ndarray | None = None
+    words: np.ndarray | None = None
+
+
+def _salted_pairs(codes: np.ndarray, salt: _FieldRows, normaliser: str, derivation: str,
+                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[str]]:
+    """Rows of a salted field grouped into distinct (value, salt) pairs.
 
     The salt is the field's ``salt_derivation`` (e.g. ``date_of_birth:year``) of the same
-    record; a missing or unusable salt value is the empty salt.
+    record; a missing or unusable salt value is the empty salt. Returns the row codes into the
+    pairs, each pair's value code and salt code, and the salt names.
     """
-    from simlink.blocking import DERIVE
-
-    salt_field, derivation = spec.hardening.salt_derivation.split(":")
-    salt_spec = schema.field(salt_field)
-    n = len(codes)
-    if salt_spec.column in table.column_names:
-        raw_codes, raw_distinct = _factorize(table.column(salt_spec.column).combine_chunks())
-        normalised = NORMALISERS[salt_spec.normaliser](raw_distinct).values.to_pylist()
-    else:
-        raw_codes, normalised = np.full(n, -1, dtype=np.int64), []
-    derive = DERIVE[(salt_spec.normaliser, derivation)]
-    salt_names = sorted({derive(v) or "" for v in normalised if v} | {""})
-    salt_index = {name: i for i, name in enumerate(salt_names)}
-    salt_of = np.array([salt_index[derive(v) or ""] if v else 0 for v in normalised] + [0], dtype=np.int64)
-    row_salt = salt_of[raw_codes]  # code -1 picks the trailing empty salt
+    derived = pc.fill_null(derive_array(normaliser, derivation, salt.values), "")
+    encoded = pc.dictionary_encode(derived)
+    # Salts sorted, pairs sorted by (value, salt): the order the filters were first computed
+    # in, which matters for byte-identical output (see FieldEncoder.pair_words).
+    found = encoded.dictionary.to_pylist()
+    salt_names = sorted(set(found) | {""})
+    rank = pd.Index(salt_names).get_indexer(pd.Index(found, dtype=object)).astype(np.int64)
+    salt_of_value = np.append(rank[encoded.indices.to_numpy(zero_copy_only=False).astype(np.int64)],
+                              0)  # "" sorts first
+    row_salt = salt_of_value[salt.value_codes]  # code -1 picks the trailing empty salt
     present = codes >= 0
     pair = np.where(present, codes * len(salt_names) + row_salt, -1)
     uniq, inverse = np.unique(pair[present], return_inverse=True)
-    new_codes = np.full(n, -1, dtype=np.int64)
-    new_codes[present] = inverse.reshape(-1)
-    values = [distinct[int(p) // len(salt_names)] for p in uniq]
-    salts = [salt_names[int(p) % len(salt_names)] for p in uniq]
-    return new_codes, values, salts
+    pair_codes = np.full(len(codes), -1, dtype=np.int64)
+    pair_codes[present] = inverse.reshape(-1)
+    return pair_codes, uniq // len(salt_names), uniq % len(salt_names), salt_names
 
 
 class Encoder:
@@ -144,6 +153,7 @@ class Encoder:
         fingerprint = schema.fingerprint
         self.fields = {f.name: FieldEncoder(f, secret, fingerprint) for f in schema.fields}
         self.blocking = BlockingEncoder(schema, secret)
+        self._row_wise: set[str] = set()  # fields normalised per row, not per distinct value
         self.arrow_schema = self._arrow_schema()
 
     def _arrow_schema(self) -> pa.Schema:
@@ -192,47 +202,25 @@ class Encoder:
         out["contact_date"] = contact_rows
 
         any_missing = np.zeros(n, dtype=bool)
-        row_codes: dict[str, tuple[np.ndarray, list[str]]] = {}
+        rows: dict[str, _FieldRows] = {}
         for spec in self.schema.fields:
             counts = summary.fields.setdefault(spec.name, FieldCounts()) if summary else FieldCounts()
-            if spec.column in table.column_names:
-                raw_codes, raw_distinct = _factorize(table.column(spec.column).combine_chunks())
-            else:  # optional column not supplied by this agency
-                raw_codes, raw_distinct = np.full(n, -1, dtype=np.int64), pa.array([], pa.string())
-            normalised = NORMALISERS[spec.normaliser](raw_distinct)
-            invalid_rows = (raw_codes >= 0) & normalised.invalid[np.maximum(raw_codes, 0)] if len(raw_distinct) else np.zeros(n, bool)
-            if invalid_rows.any() and self.strict and spec.normaliser in STRICT_NORMALISERS:
-                row = first_row + int(np.flatnonzero(invalid_rows)[0])
-                raise InputError(f"value cannot be read as {spec.normaliser.replace('_', ' ')}"
-                                 " (use --invalid missing to encode such values as missing)",
-                                 path=path, row=row, column=spec.column)
-            norm_codes, distinct = _factorize(normalised.values)
-            codes = np.where(raw_codes >= 0, norm_codes[np.maximum(raw_codes, 0)] if len(norm_codes) else -1, -1)
-            missing = codes < 0
-            counts.invalid += int(invalid_rows.sum())
-            counts.missing += int(missing.sum())
-            any_missing |= missing
-            distinct_list = distinct.to_pylist()
-            if spec.hardening.salt_derivation:
-                codes, distinct_list, salts = _salted_codes(table, self.schema, spec, codes, distinct_list)
-                words, pops = self.fields[spec.name].encode(distinct_list, salts)
-            else:
-                words, pops = self.fields[spec.name].encode(distinct_list)
-            # For salted fields codes and values are per (value, salt) pair, matching the words.
-            row_codes[spec.name] = (codes, distinct_list, words)
-            words = np.vstack([words, np.zeros((1, spec.words), dtype=np.int64)])  # row -1 = empty
-            pops = np.append(pops, np.int16(0))
-            row_words = words[codes]
-            for i, name in enumerate(words_columns(spec.name, spec.words)):
-                out[name] = row_words[:, i]
-            out[pop_column(spec.name)] = pops[codes]
-
+            rows[spec.name] = self._normalise_field(table, spec, counts, path, first_row)
+            any_missing |= rows[spec.name].value_codes < 0
+        for spec in self.schema.fields:
+            self._encode_field(spec, rows, out)
         for key in self.schema.blocking:
             part_rows = []
             for part in key.parts:
-                codes, distinct_list, words = row_codes[part.split(":")[0]]
-                hashes = np.append(self.blocking.part_hashes(part, distinct_list, words), np.uint64(0))
-                part_rows.append(hashes[codes])
+                field_name, derivation = part.split(":")
+                field_rows = rows[field_name]
+                if derivation in IDENTITY_DERIVATIONS:  # hashed from the filter words
+                    hashes = self.blocking.part_hashes(part, field_rows.values, field_rows.words)
+                    codes = field_rows.filter_codes
+                else:
+                    hashes = self.blocking.derived_hashes(part, field_rows.values, key.unordered)
+                    codes = field_rows.value_codes
+                part_rows.append(np.append(hashes, np.uint64(0))[codes])
             tokens, absent = self.blocking.tokens(key, part_rows)
             out[block_column(key.name)] = pa.array(tokens, pa.int64(), mask=absent)
 
@@ -242,6 +230,60 @@ class Encoder:
         arrays = [out[f.name] if isinstance(out[f.name], (pa.Array, pa.ChunkedArray)) else pa.array(out[f.name], f.type)
                   for f in self.arrow_schema]
         return pa.Table.from_arrays(arrays, schema=self.arrow_schema)
+
+    def _normalise_field(self, table: pa.Table, spec: FieldSpec, counts: FieldCounts, path: str | Path,
+                         first_row: int) -> _FieldRows:
+        """Distinct normalised values of one field and each row's code into them."""
+        n = table.num_rows
+        column = table.column(spec.column).combine_chunks() if spec.column in table.column_names else None
+        row_wise = column is not None and spec.name in self._row_wise and column.null_count == 0
+        if row_wise:
+            # Nearly every value distinct (NHS numbers, postcodes): normalising the rows directly
+            # saves a factorisation. Same values, and the same order of distinct values.
+            normalised = NORMALISERS[spec.normaliser](column)
+            invalid_rows = normalised.invalid
+        else:
+            if column is not None:
+                raw_codes, raw_distinct = _factorize(column)
+            else:  # optional column not supplied by this agency
+                raw_codes, raw_distinct = np.full(n, -1, dtype=np.int64), pa.array([], pa.string())
+            normalised = NORMALISERS[spec.normaliser](raw_distinct)
+            invalid_rows = (raw_codes >= 0) & normalised.invalid[np.maximum(raw_codes, 0)] if len(raw_distinct) else np.zeros(n, bool)
+            if n and len(raw_distinct) > _ROW_WISE_RATIO * n:
+                self._row_wise.add(spec.name)
+        if invalid_rows.any() and self.strict and spec.normaliser in STRICT_NORMALISERS:
+            row = first_row + int(np.flatnonzero(invalid_rows)[0])
+            raise InputError(f"value cannot be read as {spec.normaliser.replace('_', ' ')}"
+                             " (use --invalid missing to encode such values as missing)",
+                             path=path, row=row, column=spec.column)
+        norm_codes, distinct = _factorize(normalised.values)
+        if row_wise:
+            codes = norm_codes
+        else:
+            codes = np.where(raw_codes >= 0, norm_codes[np.maximum(raw_codes, 0)] if len(norm_codes) else -1, -1)
+        counts.invalid += int(invalid_rows.sum())
+        counts.missing += int((codes < 0).sum())
+        return _FieldRows(distinct, codes)
+
+    def _encode_field(self, spec: FieldSpec, rows: dict[str, _FieldRows], out: dict) -> None:
+        """Filter words and popcount columns of one field (per distinct value or (value, salt) pair)."""
+        field_rows = rows[spec.name]
+        encoder = self.fields[spec.name]
+        if spec.hardening.salt_derivation:
+            salt_field, derivation = spec.hardening.salt_derivation.split(":")
+            codes, pair_value, pair_salt, salt_names = _salted_pairs(
+                field_rows.value_codes, rows[salt_field], self.schema.field(salt_field).normaliser, derivation)
+            words, pops = encoder.encode_pairs(field_rows.values, pair_value, pair_salt, salt_names)
+        else:
+            codes = field_rows.value_codes
+            words, pops = encoder.encode_pairs(field_rows.values, np.arange(len(field_rows.values), dtype=np.int64))
+        field_rows.filter_codes, field_rows.words = codes, words
+        # One contiguous column per word (row -1 = the empty filter), so Arrow takes it as is.
+        columns = np.zeros((spec.words, len(words) + 1), dtype=np.int64)
+        columns[:, :-1] = words.T
+        for i, name in enumerate(words_columns(spec.name, spec.words)):
+            out[name] = columns[i][codes]
+        out[pop_column(spec.name)] = np.append(pops, np.int16(0))[codes]
 
     @staticmethod
     def _require_present(values: pa.Array, path: str | Path, first_row: int, column: str, message: str) -> None:
@@ -297,14 +339,14 @@ def encode_file(
         raise SimlinkError("output folder does not exist", path=output_path.parent)
     columns = encoder.input_columns(read_header(input_path))
     summary = EncodeSummary(agency=agency, output=str(output_path))
-    seen_ids: list[np.ndarray] = []
+    seen_ids: list[pa.Array] = []
     temporary = _temporary_path(output_path)
     writer = None
     try:
         writer = pq.ParquetWriter(temporary, encoder.arrow_schema, compression="zstd")
         for batch in iter_batches(input_path, columns, chunk_rows=chunk_rows):
             encoded = encoder.encode_table(batch.table, path=input_path, first_row=batch.first_row, summary=summary)
-            seen_ids.append(_hash_ids(encoded.column("record_id")))
+            seen_ids.append(encoded.column("record_id").combine_chunks())
             writer.write_table(encoded)
             if progress is not None:
                 progress(batch.table.num_rows)
@@ -325,19 +367,19 @@ def encode_file(
     return summary
 
 
-def _hash_ids(ids: pa.ChunkedArray | pa.Array) -> np.ndarray:
-    return pd.util.hash_array(np.asarray(ids.to_numpy(zero_copy_only=False), dtype=object))
-
-
-def _check_unique_ids(chunks: list[np.ndarray], path: Path, column: str) -> None:
-    hashes = np.concatenate(chunks) if chunks else np.zeros(0, np.uint64)
-    order = np.argsort(hashes, kind="stable")
-    sorted_hashes = hashes[order]
-    dup = np.flatnonzero(sorted_hashes[1:] == sorted_hashes[:-1])
-    if len(dup):
-        later_rows = order[dup + 1]
-        raise InputError("record_id is not unique (each contact needs its own reference)",
-                         path=path, row=int(later_rows.min()) + 1, column=column)
+def _check_unique_ids(chunks: list[pa.Array], path: Path, column: str) -> None:
+    """Refuse repeated record ids, naming the first row that repeats an earlier one."""
+    if not chunks:
+        return
+    encoded = pc.dictionary_encode(pa.chunked_array(chunks, pa.string()).combine_chunks())
+    if len(encoded.dictionary) == len(encoded):
+        return
+    codes = encoded.indices.to_numpy(zero_copy_only=False)
+    first = np.full(len(encoded.dictionary), len(codes), dtype=np.int64)
+    np.minimum.at(first, codes, np.arange(len(codes)))
+    repeats = np.flatnonzero(first[codes] != np.arange(len(codes)))
+    raise InputError("record_id is not unique (each contact needs its own reference)",
+                     path=path, row=int(repeats.min()) + 1, column=column)
 
 
 def read_manifest(path: str | Path) -> dict:

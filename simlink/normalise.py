@@ -66,6 +66,11 @@ def _squash_spaces(values: pa.Array) -> pa.Array:
     return pc.utf8_trim_whitespace(values)
 
 
+def _all(flags: pa.Array) -> bool:
+    """True when no flag is false (nulls ignored; an empty array counts as all true)."""
+    return pc.all(flags).as_py() is not False
+
+
 def _no_invalid(values: pa.Array) -> np.ndarray:
     return np.zeros(len(values), dtype=bool)
 
@@ -142,6 +147,8 @@ def parse_dates(values: pa.Array, pivot_year: int | None = None) -> tuple[np.nda
     month_names = pa.array(list(_MONTHS))
     month_numbers = np.array(list(_MONTHS.values()), dtype=np.int64)
     for pattern in _DATE_PATTERNS:
+        if done.all():  # later patterns only ever fill rows not done yet
+            break
         found = pc.extract_regex(v, pattern)
         ok = found.is_valid().to_numpy(zero_copy_only=False) & ~done
         if not ok.any():
@@ -213,11 +220,17 @@ _POSTCODE_RE = r"^([A-Z]{1,2}[0-9][A-Z0-9]?)([0-9][A-Z]{2})$"
 def uk_postcode(values: pa.Array) -> Normalised:
     """'SW1A 1AA' form; ZZ99 pseudo-postcodes ('no fixed abode') and non-postcodes -> missing."""
     v = pc.utf8_upper(_as_strings(values))
-    compact = _blank_to_null(pc.replace_substring_regex(v, r"[^A-Z0-9]", ""))
+    without_spaces = pc.replace_substring(v, " ", "")
+    if _all(pc.or_kleene(pc.ascii_is_alnum(without_spaces), pc.equal(pc.utf8_length(without_spaces), 0))):
+        compact = _blank_to_null(without_spaces)  # only spaces to remove: no regex needed
+    else:
+        compact = _blank_to_null(pc.replace_substring_regex(v, r"[^A-Z0-9]", ""))
     well_formed = pc.match_substring_regex(compact, _POSTCODE_RE)
     pseudo = pc.starts_with(compact, "ZZ99")
     keep = pc.and_(well_formed, pc.invert(pseudo))
-    spaced = pc.replace_substring_regex(compact, _POSTCODE_RE, r"\1 \2")
+    # Where the pattern matched, the inward code is the last three characters.
+    spaced = pc.binary_join_element_wise(pc.utf8_slice_codeunits(compact, 0, -3),
+                                         pc.utf8_slice_codeunits(compact, -3), " ")
     out = pc.if_else(keep, spaced, pa.scalar(None, pa.string()))
     present = compact.is_valid().to_numpy(zero_copy_only=False)
     ok = out.is_valid().to_numpy(zero_copy_only=False)
@@ -226,8 +239,13 @@ def uk_postcode(values: pa.Array) -> Normalised:
 
 def nhs_number(values: pa.Array) -> Normalised:
     """Ten digits (spaces and dashes removed); other lengths are invalid and missing."""
-    digits = _blank_to_null(pc.replace_substring_regex(_as_strings(values), r"[\s\-]", ""))
-    ok = pc.match_substring_regex(digits, r"^[0-9]{10}$")
+    v = _as_strings(values)
+    if _all(pc.or_kleene(pc.ascii_is_decimal(v), pc.equal(pc.utf8_length(v), 0))):
+        digits = _blank_to_null(v)  # digits only: nothing to remove, ten digits = length ten
+        ok = pc.equal(pc.utf8_length(digits), 10)
+    else:
+        digits = _blank_to_null(pc.replace_substring_regex(v, r"[\s\-]", ""))
+        ok = pc.match_substring_regex(digits, r"^[0-9]{10}$")
     out = pc.if_else(ok, digits, pa.scalar(None, pa.string()))
     present = digits.is_valid().to_numpy(zero_copy_only=False)
     return Normalised(out, present & ~out.is_valid().to_numpy(zero_copy_only=False))

@@ -31,6 +31,8 @@ TOKEN_KINDS = ("qgram", "date_parts", "positional", "whole")
 PHONETIC = ("", "soundex", "metaphone", "nysiis")
 HASHING = ("random", "double")
 
+# Whole-value derivations are hashed from the field's keyed filter words (no extra HMAC).
+IDENTITY_DERIVATIONS = frozenset({"value", "ymd", "full"})
 # Derivations usable in blocking keys, by normaliser.
 DERIVATIONS: dict[str, tuple[str, ...]] = {
     "person_name": ("value", "first_word", "initial", "soundex", "metaphone", "nysiis"),
@@ -104,10 +106,22 @@ class FieldSpec:
 
 @dataclass(frozen=True)
 class BlockingKey:
-    """A keyed blocking token: HMAC of the joined derivations; null if any part is missing."""
+    """A keyed blocking token: HMAC of the joined derivations; null if any part is missing.
+
+    ``unordered`` keys hash each part under its derivation alone (not its field) and ignore the
+    order of parts, so a record with given and family name swapped gets the same token.
+    """
 
     name: str
     parts: tuple[str, ...]
+    unordered: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        # ``unordered`` only when set, so the fingerprints of existing schemas do not move.
+        doc: dict[str, Any] = {"name": self.name, "parts": list(self.parts)}
+        if self.unordered:
+            doc["unordered"] = True
+        return doc
 
 
 @dataclass(frozen=True)
@@ -137,7 +151,7 @@ class Schema:
         """The full document, defaults filled in (what ``schema show`` prints)."""
         doc = asdict(self)
         doc["fields"] = list(doc["fields"])
-        doc["blocking"] = [{"name": b.name, "parts": list(b.parts)} for b in self.blocking]
+        doc["blocking"] = [b.to_dict() for b in self.blocking]
         return doc
 
     def encoding_dict(self) -> dict[str, Any]:
@@ -239,14 +253,21 @@ def schema_from_dict(doc: dict[str, Any], source: str = "<schema>") -> Schema:
     blocking: list[BlockingKey] = []
     for i, raw in enumerate(doc.get("blocking") or []):
         where = f"blocking[{i}]"
-        _check_keys(raw, {"name", "parts"}, where, source)
-        name, parts = raw.get("name"), raw.get("parts")
+        _check_keys(raw, {"name", "parts", "unordered"}, where, source)
+        name, parts, unordered = raw.get("name"), raw.get("parts"), raw.get("unordered", False)
         _expect(isinstance(name, str) and name.isidentifier() and name.islower(),
                 f"{where}: name must be a lower-case identifier", source)
         _expect(isinstance(parts, list) and len(parts) > 0, f"{where}: parts must be a non-empty list", source)
-        for part in parts:
-            _parse_part(str(part), by_name, f"{where} ({name})", source)
-        blocking.append(BlockingKey(name, tuple(str(p) for p in parts)))
+        _expect(isinstance(unordered, bool), f"{where} ({name}): unordered must be true or false", source)
+        kinds = {(spec.normaliser, derivation)
+                 for spec, derivation in (_parse_part(str(part), by_name, f"{where} ({name})", source) for part in parts)}
+        if unordered:
+            _expect(len(parts) > 1 and len(kinds) == 1,
+                    f"{where} ({name}): an unordered key needs two or more parts of the same kind and derivation", source)
+            _expect(not any(derivation in IDENTITY_DERIVATIONS for _, derivation in kinds),
+                    f"{where} ({name}): an unordered key cannot use whole-value derivations "
+                    f"({', '.join(sorted(IDENTITY_DERIVATIONS))}); their hashes are keyed per field", source)
+        blocking.append(BlockingKey(name, tuple(str(p) for p in parts), unordered))
     block_names = [b.name for b in blocking]
     _expect(len(set(block_names)) == len(block_names), "schema: blocking key names must be unique", source)
     return Schema(

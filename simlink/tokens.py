@@ -12,6 +12,8 @@ from dataclasses import dataclass
 
 import jellyfish
 import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from simlink.schema import TokenSpec
 
@@ -48,18 +50,63 @@ def _codepoints(values: list[str], width: int) -> np.ndarray:
     return arr.view(np.uint32).reshape(len(values), width).astype(np.int64)
 
 
-def qgram_tokens(values: list[str], q: int, padding: bool) -> Tokens:
-    """Q-grams of each word; with padding each word is framed by a boundary mark."""
-    if padding:
-        prepared = ["_" + v[:MAX_CHARS].replace(" ", "_") + "_" for v in values]
+def _ascii_matrix(values, frame: bool = False, spaces_to_boundary: bool = False) -> np.ndarray | None:
+    """(n, width) int64 character matrix of an all-ASCII Arrow string array, else ``None``.
+
+    Same layout as :func:`_codepoints` of the values cut to MAX_CHARS (optionally framed by a
+    boundary mark each side, spaces turned into boundary marks), built from the Arrow
+    buffers without making a Python string per value.
+    """
+    if isinstance(values, pa.ChunkedArray):
+        values = values.combine_chunks()
+    if not isinstance(values, pa.Array) or not pa.types.is_string(values.type) or values.null_count:
+        return None
+    n = len(values)
+    if n and not pc.all(pc.string_is_ascii(values)).as_py():
+        return None
+    offsets = np.frombuffer(values.buffers()[1], dtype=np.int32, count=n + 1, offset=4 * values.offset)
+    buffer = values.buffers()[2]
+    data = np.frombuffer(buffer, dtype=np.uint8) if buffer is not None and buffer.size else np.zeros(1, np.uint8)
+    lengths = np.minimum(np.diff(offsets), MAX_CHARS).astype(np.int64)
+    lead = 1 if frame else 0
+    width = max(int(lengths.max(initial=0)) + 2 * lead, 1)
+    if n and lengths[0] == width - 2 * lead and (lengths == lengths[0]).all() and offsets[-1] - offsets[0] == n * lengths[0]:
+        # Equal lengths (NHS numbers, most postcodes): the characters are one (n, length) block.
+        matrix = np.zeros((n, width), dtype=np.int64)
+        matrix[:, lead:width - lead] = data[offsets[0]:offsets[-1]].reshape(n, -1)
     else:
-        prepared = [v[:MAX_CHARS].replace(" ", "_") for v in values]
-    width = max((len(v) for v in prepared), default=1)
-    width = max(width, q)
-    cps = _codepoints(prepared, width)
+        position = np.arange(width, dtype=np.int64)[None, :] - lead
+        inside = (position >= 0) & (position < lengths[:, None])
+        source = np.where(inside, offsets[:-1, None].astype(np.int64) + position, 0)
+        matrix = np.where(inside, data[np.minimum(source, len(data) - 1)], 0).astype(np.int64)
+    if spaces_to_boundary:
+        matrix[matrix == ord(" ")] = _BOUNDARY
+    if frame:
+        matrix[:, 0] = _BOUNDARY
+        matrix[np.arange(n), lengths + 1] = _BOUNDARY
+    return matrix
+
+
+def _as_list(values) -> list[str]:
+    return values.to_pylist() if isinstance(values, (pa.Array, pa.ChunkedArray)) else values
+
+
+def qgram_tokens(values: list[str] | pa.Array, q: int, padding: bool) -> Tokens:
+    """Q-grams of each word; with padding each word is framed by a boundary mark."""
+    cps = _ascii_matrix(values, frame=padding, spaces_to_boundary=True)
+    if cps is None:
+        values = _as_list(values)
+        if padding:
+            prepared = ["_" + v[:MAX_CHARS].replace(" ", "_") + "_" for v in values]
+        else:
+            prepared = [v[:MAX_CHARS].replace(" ", "_") for v in values]
+        cps = _codepoints(prepared, max(max((len(v) for v in prepared), default=1), q))
+    if cps.shape[1] < q:
+        cps = np.pad(cps, ((0, 0), (0, q - cps.shape[1])))
+    width = cps.shape[1]
     n_grams = width - q + 1
-    code = np.zeros((len(values), n_grams), dtype=np.int64)
-    valid = np.ones((len(values), n_grams), dtype=bool)
+    code = np.zeros((len(cps), n_grams), dtype=np.int64)
+    valid = np.ones((len(cps), n_grams), dtype=bool)
     for offset in range(q):
         part = cps[:, offset : offset + n_grams]
         code = (code << _SHIFT) | part
@@ -73,21 +120,26 @@ def qgram_tokens(values: list[str], q: int, padding: bool) -> Tokens:
         all_boundary &= is_b
         any_boundary |= is_b
     valid &= ~all_boundary if padding else ~any_boundary
-    rows, cols = np.nonzero(valid)
-    return Tokens(rows.astype(np.int64), np.full(len(rows), TAG_QGRAM, np.int64), code[rows, cols])
+    flat = np.flatnonzero(valid)  # row-major, so value_index is non-decreasing
+    return Tokens(flat // n_grams, np.full(len(flat), TAG_QGRAM, np.int64), code.reshape(-1)[flat])
 
 
-def positional_tokens(values: list[str]) -> Tokens:
+def positional_tokens(values: list[str] | pa.Array) -> Tokens:
     """Character-at-position tokens: a one-digit typo changes one token of ten."""
-    width = max((len(v) for v in values), default=1)
-    cps = _codepoints([v[:MAX_CHARS] for v in values], width)
-    rows, cols = np.nonzero(cps != 0)
-    code = (cols.astype(np.int64) << _SHIFT) | cps[rows, cols]
-    return Tokens(rows.astype(np.int64), np.full(len(rows), TAG_POSITIONAL, np.int64), code)
+    cps = _ascii_matrix(values)
+    if cps is None:
+        values = _as_list(values)
+        cps = _codepoints([v[:MAX_CHARS] for v in values], max((len(v) for v in values), default=1))
+    chars = cps.reshape(-1)
+    flat = np.flatnonzero(chars)  # row-major, so value_index is non-decreasing
+    width = max(cps.shape[1], 1)
+    code = ((flat % width) << _SHIFT) | chars[flat]
+    return Tokens(flat // width, np.full(len(flat), TAG_POSITIONAL, np.int64), code)
 
 
-def whole_tokens(values: list[str]) -> Tokens:
+def whole_tokens(values: list[str] | pa.Array) -> Tokens:
     """The whole value as one token (for codes such as sex)."""
+    values = _as_list(values)
     n = len(values)
     return Tokens(np.arange(n, dtype=np.int64), np.full(n, TAG_WHOLE, np.int64),
                   np.arange(n, dtype=np.int64), tuple(values))
@@ -102,7 +154,10 @@ def date_part_tokens(values: list[str]) -> Tokens:
     n = len(values)
     if n == 0:
         return Tokens(*(np.zeros(0, np.int64) for _ in range(3)))
-    digits = _codepoints(values, 10) - ord("0")  # "YYYY-MM-DD" as digit matrix
+    chars = _ascii_matrix(values)
+    if chars is None or chars.shape[1] < 10:
+        chars = _codepoints(_as_list(values), 10)
+    digits = chars[:, :10] - ord("0")  # "YYYY-MM-DD" as digit matrix
     year = digits[:, 0] * 1000 + digits[:, 1] * 100 + digits[:, 2] * 10 + digits[:, 3]
     month = digits[:, 5] * 10 + digits[:, 6]
     day = digits[:, 8] * 10 + digits[:, 9]
@@ -112,12 +167,12 @@ def date_part_tokens(values: list[str]) -> Tokens:
     return Tokens(np.repeat(np.arange(n, dtype=np.int64), 5), np.tile(tags, n), codes.reshape(-1))
 
 
-def phonetic_tokens(values: list[str], algorithm: str) -> Tokens:
+def phonetic_tokens(values: list[str] | pa.Array, algorithm: str) -> Tokens:
     """One phonetic code per word (jellyfish), robust to spelling variants of a name."""
     encode = {"soundex": jellyfish.soundex, "metaphone": jellyfish.metaphone, "nysiis": jellyfish.nysiis}[algorithm]
     rows: list[int] = []
     strings: list[str] = []
-    for i, value in enumerate(values):
+    for i, value in enumerate(_as_list(values)):
         for word in value.split(" "):
             if word.isascii() and word.isalpha():
                 strings.append(encode(word))
@@ -127,7 +182,7 @@ def phonetic_tokens(values: list[str], algorithm: str) -> Tokens:
                   np.arange(n, dtype=np.int64), tuple(strings))
 
 
-def tokenise(values: list[str], spec: TokenSpec) -> list[Tokens]:
+def tokenise(values: list[str] | pa.Array, spec: TokenSpec) -> list[Tokens]:
     """All token groups for a list of distinct normalised values under one field's spec."""
     if spec.kind == "qgram":
         groups = [qgram_tokens(values, spec.q, spec.padding)]

@@ -22,8 +22,8 @@ SCHEMA = load_schema()
 FILTER_COLUMNS = [c for f in SCHEMA.fields for c in [*words_columns(f.name, f.words), pop_column(f.name)]]
 
 
-def _encode(csv_path: Path, key_path: Path, out: Path, agency: str = "police") -> pa.Table:
-    encode_file(csv_path, out, secret=read_key_file(key_path), agency=agency, schema=SCHEMA)
+def _encode(csv_path: Path, key_path: Path, out: Path, agency: str = "police", schema=SCHEMA) -> pa.Table:
+    encode_file(csv_path, out, secret=read_key_file(key_path), agency=agency, schema=schema)
     return pq.read_table(out)
 
 
@@ -83,6 +83,23 @@ def test_equal_identifiers_written_differently_get_equal_filters(key_file, tmp_p
         assert np.array_equal(f[0], f[1]), field
     blocks = [c for c in table.column_names if c.startswith("blk__")]
     assert all(table.column(c)[0] == table.column(c)[1] for c in blocks)
+
+
+def test_unordered_names_token_survives_a_name_swap(key_file, tmp_path) -> None:
+    rows = [
+        ("A1", "Priya", "Shah", "12/05/1980", "F", "LE1 7RH", "2025-01-01", ""),
+        ("A2", "Shah", "Priya", "", "F", "", "2025-02-01", ""),   # swapped, no date of birth or postcode
+        ("A3", "Priya", "Patel", "12/05/1980", "F", "LE1 7RH", "2025-03-01", ""),
+    ]
+    table = _encode(write_csv(tmp_path / "in.csv", rows), key_file, tmp_path / "out.parquet")
+    names = table.column("blk__names").to_pylist()
+    assert names[0] == names[1] != names[2]
+    # The same key without `unordered` tells the swapped record apart.
+    doc = SCHEMA.to_dict()
+    next(b for b in doc["blocking"] if b["name"] == "names")["unordered"] = False
+    ordered = _encode(write_csv(tmp_path / "in2.csv", rows), key_file, tmp_path / "ordered.parquet",
+                      schema=schema_from_dict(doc)).column("blk__names").to_pylist()
+    assert ordered[0] != ordered[1] and None not in ordered
 
 
 def test_dice_high_for_near_identical_names_low_for_unrelated() -> None:

@@ -138,6 +138,15 @@ def test_refuses_existing_output(linked, data):
     assert "already exists" in message and "--overwrite" in message
 
 
+def test_refuses_to_overwrite_a_model_file_or_charts_left_beside_the_output(data, tmp_path):
+    output = tmp_path / "new.duckdb"
+    model_file = tmp_path / "new.duckdb.model.json"
+    model_file.write_text("a reviewer's model")
+    message = _cli_error([*map(str, data["encoded"]), "-o", str(output)])
+    assert "already exists" in message and "new.duckdb.model.json" in message
+    assert model_file.read_text() == "a reviewer's model" and not output.exists()
+
+
 def test_refuses_duplicate_agency(data, tmp_path):
     message = _cli_error([str(data["encoded"][0]), str(data["encoded"][0]), "-o", str(tmp_path / "x.duckdb")])
     assert "agency 'police'" in message

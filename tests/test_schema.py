@@ -36,6 +36,14 @@ def test_fingerprint_ignores_local_column_names_but_not_encoding_settings() -> N
     doc = _default_doc()
     doc["fields"][1]["hardening"]["permute"] = not doc["fields"][1]["hardening"]["permute"]
     assert schema_from_dict(doc).fingerprint != base
+    doc = _default_doc()
+    names = next(b for b in doc["blocking"] if b["name"] == "names")
+    names["unordered"] = not names["unordered"]
+    assert schema_from_dict(doc).fingerprint != base
+    doc = _default_doc()
+    for key in doc["blocking"]:  # an ordered key written out as `unordered = false` is the same key
+        key.setdefault("unordered", False)
+    assert schema_from_dict(doc).fingerprint == base
 
 
 @pytest.mark.parametrize(("mutate", "message"), [
@@ -48,6 +56,10 @@ def test_fingerprint_ignores_local_column_names_but_not_encoding_settings() -> N
     (lambda d: d["blocking"][0].update(parts=["date_of_birth:soundex"]), "derivation must be one of"),
     (lambda d: d["blocking"][0].update(parts=["shoe_size:value"]), "names no field"),
     (lambda d: d.update(version=99), "version must be 1"),
+    (lambda d: d["blocking"][1].update(unordered=True), "same kind and derivation"),
+    (lambda d: d["blocking"][0].update(parts=["given_name:value", "family_name:value"], unordered=True),
+     "cannot use whole-value derivations"),
+    (lambda d: d["blocking"][0].update(unordered="yes"), "unordered must be true or false"),
     (lambda d: d["fields"].append(dict(d["fields"][0])), "field names must be unique"),
 ])
 def test_invalid_schemas_are_explained(mutate, message: str) -> None:

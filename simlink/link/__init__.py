@@ -22,7 +22,7 @@ from simlink.errors import SchemaError
 from simlink.link import model as link_model
 from simlink.link.comparisons import DiceAtThresholds
 from simlink.link.load import LoadStats, check_inputs, load
-from simlink.link.output import check_output, write_charts, write_database, write_model_file
+from simlink.link.output import check_output, sidecars, write_charts, write_database, write_model_file
 
 DEFAULT_THRESHOLD = 0.95
 
@@ -152,9 +152,9 @@ def link_files(
             stats_rows = [("blocked_pairs", counts.get("blocked_pairs", 0)),
                           ("pairs_at_or_above_threshold", _pairs_above(scored, threshold))]
             written_stats = write_database(con, output, clusters_table, metadata, trained_model, stats_rows)
-            model_file = output.with_name(output.name + ".model.json")
+            model_file, charts_folder = sidecars(output)
             write_model_file(model_file, trained_model, inputs.fingerprint)
-            chart_paths = write_charts(linker, output.with_name(output.name + ".charts")) if charts else []
+            chart_paths = write_charts(linker, charts_folder) if charts else []
             if _keep_working is not None:
                 _keep_working["scored"] = scored.as_pandas_dataframe()[["enc_id_l", "enc_id_r", "match_probability"]]
                 _keep_working["events"] = con.execute("SELECT agency, record_id, enc_id FROM link_events").df()

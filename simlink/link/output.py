@@ -19,9 +19,16 @@ import duckdb
 from simlink.errors import OutputExistsError, SimlinkError
 
 
+def sidecars(output: Path) -> tuple[Path, Path]:
+    """The model file and the charts folder written beside the linkage database."""
+    return output.with_name(output.name + ".model.json"), output.with_name(output.name + ".charts")
+
+
 def check_output(output: Path, overwrite: bool) -> None:
-    if output.exists() and not overwrite:
-        raise OutputExistsError("output already exists (use --overwrite to replace it)", path=output)
+    """Refuse to replace the database, its model file or its charts unless told to."""
+    for path in () if overwrite else (output, *sidecars(output)):
+        if path.exists():
+            raise OutputExistsError("output already exists (use --overwrite to replace it)", path=path)
     if not output.parent.exists():
         raise SimlinkError("output folder does not exist", path=output.parent)
 
