@@ -78,8 +78,9 @@ def variant(base: Schema, options: dict) -> Schema:
     doc["blocking"] = [b for b in doc["blocking"] if b["name"] not in drop]
     if "_names_plus" in options:
         for b in doc["blocking"]:
-            if b["name"] == "names":
+            if b["name"] == "names":  # a mixed key cannot be unordered: names+year is ordered
                 b["parts"] = list(b["parts"]) + [options["_names_plus"]]
+                b.pop("unordered", None)
     doc["name"] = "privacy-bench"
     return schema_from_dict(doc)
 
