@@ -61,14 +61,14 @@ def test_attacks_break_a_weak_schema(population):
     assert rates["pattern"] >= 0.03  # decodes names beyond the frequency-aligned ones
     assert rates["insider"] >= 0.30  # 50 known names reveal the q-gram positions
     assert rates["blocking"] >= 0.01
-    assert rates["graph"] >= 0.30  # similarity-graph matching (measured 0.74 here)
+    assert rates["graph"] >= 0.30  # similarity-graph matching (measured 0.71 here)
     assert report.passes is False
 
 
 def test_attacks_break_a_weak_schema_with_a_different_source_reference(population):
     report = _audit(_weak_schema(), population, read_reference(None))
     assert report.any_name["frequency"] >= 0.03
-    assert report.any_name["graph"] >= 0.03  # measured 0.09
+    assert report.any_name["graph"] >= 0.03  # measured 0.16
 
 
 def test_graph_attack_beats_chance_from_graph_structure_alone(population):
@@ -89,9 +89,9 @@ def test_graph_attack_beats_chance_from_graph_structure_alone(population):
 
         full = graph_attack(filters, names)
         bare = graph_attack(filters, names, own_features=False, refine_rounds=0)
-        assert rate(full.guesses) >= max(0.25, 50 * chance), field_name  # measured 0.49 / 0.49
+        assert rate(full.guesses) >= max(0.25, 50 * chance), field_name  # measured 0.57 / 0.33
         assert rate(full.guesses) > rate(full.structural), field_name  # refinement adds
-        assert rate(bare.guesses) >= 10 * chance, field_name  # measured ~30x chance
+        assert rate(bare.guesses) >= 10 * chance, field_name  # measured 40x and 32x chance
 
 
 def test_default_schema_keeps_filter_attacks_below_the_bar(population):
