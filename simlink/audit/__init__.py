@@ -14,6 +14,7 @@ import pyarrow as pa
 from simlink.audit.blocking_attack import blocking_attack
 from simlink.audit.encoded import EncodedFile, read_encoded
 from simlink.audit.frequency import frequency_attack
+from simlink.audit.graph import graph_attack
 from simlink.audit.pattern import pattern_attack
 from simlink.audit.reference import NAME_FIELDS, Reference, read_reference
 from simlink.audit.report import BAR, AttackResult, AuditReport
@@ -97,7 +98,8 @@ def audit_encoded(encoded: EncodedFile, reference: Reference, truth: str | Path 
         names = reference.names(field_name)
         freq, _ = frequency_attack(filters, names)
         pattern, _ = pattern_attack(filters, names, freq)
-        for attack, per_filter in (("frequency", freq), ("pattern", pattern)):
+        graph = graph_attack(filters, names).guesses
+        for attack, per_filter in (("frequency", freq), ("pattern", pattern), ("graph", graph)):
             record(attack, field_name, field_name, [per_filter[i] if i >= 0 else None for i in filters.inverse])
         if truth is not None:
             record("insider", field_name, field_name, _insider(filters, names, truth_names[field_name]))
@@ -118,7 +120,6 @@ def audit_encoded(encoded: EncodedFile, reference: Reference, truth: str | Path 
     if any(f.hardening.salt_derivation for f in schema.fields):
         report.notes.append("salted fields: an attacker who can split records by the salt value "
                             "(e.g. from the date-of-birth filter) can attack each group; see docs/threat-model.md")
-    report.notes.append("not run: similarity-graph matching (needs a second, plaintext database); see docs/threat-model.md")
     return report
 
 
