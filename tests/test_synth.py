@@ -217,3 +217,13 @@ def test_true_counts_match_the_truth_file(tmp_path) -> None:
     by_service = {row["service"]: row for row in document["measures"]["by_service"]}
     assert sum(by_service[a]["contacts"] for a in by_service) == len(truth)
     assert by_service["police"]["people"] == truth.loc[truth.agency == "police", "person_id"].nunique()
+
+
+def test_tiny_populations_generate_without_error(tmp_path):
+    """Small agencies draw some errors zero times; every error step must cope with no rows."""
+    from simlink.synth.errors import _replace
+
+    assert _replace(np.array([], dtype=object), "-", " - ").shape == (0,)
+    for seed in range(6):
+        write_synth(SynthConfig(people=25, seed=seed, errors="high"), tmp_path / str(seed))
+        assert (tmp_path / str(seed) / "truth.csv").exists()

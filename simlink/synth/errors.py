@@ -135,6 +135,13 @@ def _with_dob_errors(rng: np.random.Generator, inj: _Injector, dob: np.ndarray) 
     return text.astype("datetime64[D]")
 
 
+def _replace(values: np.ndarray, old: str, new: str) -> np.ndarray:
+    """``str.replace`` on an object array; numpy's ``char.replace`` fails on an empty one."""
+    if len(values) == 0:
+        return values.astype(object)
+    return np.char.replace(values.astype(str), old, new).astype(object)
+
+
 def record_agency(rng: np.random.Generator, people: People, person_index: np.ndarray,
                   contact_day: np.ndarray, contact_minute: np.ndarray, rates: ErrorRates,
                   style: AgencyStyle, tables: NameTables) -> AgencyRecords:
@@ -193,12 +200,12 @@ def record_agency(rng: np.random.Generator, people: People, person_index: np.nda
     for values in (given, family):
         values[spaced & (pad == 0)] = " " + values[spaced & (pad == 0)]
         values[spaced & (pad == 1)] = values[spaced & (pad == 1)] + "  "
-        values[spaced & (pad == 2)] = np.char.replace(values[spaced & (pad == 2)].astype(str), "-", " - ").astype(object) + " "
+        values[spaced & (pad == 2)] = _replace(values[spaced & (pad == 2)], "-", " - ") + " "
     male, female, unknown = style.sex_codes
     sex_text = np.where(sex == "M", male, female).astype(object)
     sex_text[inj.draw("sex_unknown")] = unknown
     if style.postcode_compact:
-        postcode = np.char.replace(postcode.astype(str), " ", "").astype(object)
+        postcode = _replace(postcode, " ", "")
     postcode[inj.draw("postcode_nfa")] = NFA_POSTCODE
     if style.nhs_spaced:
         digits = pa.array(nhs, pa.string())
