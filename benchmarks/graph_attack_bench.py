@@ -21,12 +21,10 @@ Writes benchmarks/results/graph_attack_bench.json and .md.
 from __future__ import annotations
 
 import argparse
-import csv
 import dataclasses
 import json
 import sys
 import time
-from importlib import resources
 from pathlib import Path
 
 import numpy as np
@@ -37,7 +35,7 @@ sys.path.insert(0, str(ROOT))
 from simlink.audit import _truth_names  # noqa: E402
 from simlink.audit.encoded import from_table  # noqa: E402
 from simlink.audit.graph import chance_share, graph_attack  # noqa: E402
-from simlink.audit.reference import NAME_FIELDS, Reference, normalise_counts, read_reference  # noqa: E402
+from simlink.audit.reference import NAME_FIELDS, read_reference, synth_reference  # noqa: E402
 from simlink.audit.simulate import simulate  # noqa: E402
 from simlink.encode import Encoder  # noqa: E402
 from simlink.schema import Hardening, Schema, load_schema  # noqa: E402
@@ -49,15 +47,6 @@ VARIANTS = {
     "graph only": {"own_features": False},
     "graph only, no refinement": {"own_features": False, "refine_rounds": 0},
 }
-
-
-def synth_list(*files: str) -> dict[str, float]:
-    counts: dict[str, float] = {}
-    for name in files:
-        text = resources.files("simlink.synth").joinpath("data", name).read_text("utf-8")
-        for row in csv.DictReader(text.splitlines()):
-            counts[row["name"]] = counts.get(row["name"], 0.0) + float(row["count_per_million"])
-    return normalise_counts(counts)
 
 
 def names_variant(bits: int, hashes: int, hashing: str) -> Schema:
@@ -73,10 +62,9 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=3)
     parser.add_argument("--max-nodes", type=int, nargs="*", default=[1000])
     args = parser.parse_args()
-    given, family = synth_list("given_male.csv", "given_female.csv"), synth_list("surnames.csv")
-    table, _ = simulate(given, family, args.people, seed=args.seed)
-    references = {"census": read_reference(None),
-                  "true": Reference({"given_name": given, "family_name": family}, "true")}
+    true = synth_reference("true")
+    table, _ = simulate(true.names("given_name"), true.names("family_name"), args.people, seed=args.seed)
+    references = {"census": read_reference(None), "true": true}
     schemas = {"weak: 256 bits, double hashing": names_variant(256, 10, "double"),
                "unhardened (512 bits, k=10)": names_variant(512, 10, "random"),
                "default (salt + balance + permute)": load_schema(None)}

@@ -51,6 +51,17 @@ def _dense_codes(tokens: Tokens) -> tuple[np.ndarray, list] | None:
     return lookup[key], [(tag, int(c)) for c in codes.tolist()]
 
 
+def _as_pairs(values: list[str], salts: list[str] | None) -> tuple:
+    """(distinct values, value index per pair, salt index per pair, salt names) for the pair
+    encoders; without salts every value is its own pair under the field's key."""
+    if salts is None:
+        return values, np.arange(len(values), dtype=np.int64), None, None
+    pair_value, distinct = pd.factorize(pd.Series(values, dtype=object), sort=False)
+    pair_salt, salt_names = pd.factorize(pd.Series(salts, dtype=object), sort=False)
+    return ([str(v) for v in distinct], pair_value.astype(np.int64),
+            pair_salt.astype(np.int64), [str(s) for s in salt_names])
+
+
 class FieldEncoder:
     """Encodes batches of distinct normalised values of one field into packed filters.
 
@@ -267,12 +278,7 @@ class FieldEncoder:
         tokens are hashed under a key derived from its salt, so equal values with different
         salts get unrelated filters. Values are tokenised once whatever their salts.
         """
-        if salts is None:
-            return self.pair_words(values, np.arange(len(values), dtype=np.int64))
-        pair_value, distinct = pd.factorize(pd.Series(values, dtype=object), sort=False)
-        pair_salt, salt_names = pd.factorize(pd.Series(salts, dtype=object), sort=False)
-        return self.pair_words([str(v) for v in distinct], pair_value.astype(np.int64),
-                               pair_salt.astype(np.int64), [str(s) for s in salt_names])
+        return self.pair_words(*_as_pairs(values, salts))
 
     def bit_matrix(self, values: list[str], salts: list[str] | None = None) -> np.ndarray:
         """(n_values, bits) boolean matrix of the unhardened filters."""
@@ -308,12 +314,7 @@ class FieldEncoder:
 
         With salts, ``values[i]`` is encoded under ``salts[i]`` (pairs need not be distinct).
         """
-        if salts is None:
-            return self.encode_pairs(values, np.arange(len(values), dtype=np.int64))
-        pair_value, distinct = pd.factorize(pd.Series(values, dtype=object), sort=False)
-        pair_salt, salt_names = pd.factorize(pd.Series(salts, dtype=object), sort=False)
-        return self.encode_pairs([str(v) for v in distinct], pair_value.astype(np.int64),
-                                 pair_salt.astype(np.int64), [str(s) for s in salt_names])
+        return self.encode_pairs(*_as_pairs(values, salts))
 
     def encode_pairs(self, values, pair_value: np.ndarray, pair_salt: np.ndarray | None = None,
                      salt_names: list[str] | None = None) -> tuple[np.ndarray, np.ndarray]:

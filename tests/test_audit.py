@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import csv
 import re
 import dataclasses
-from importlib import resources
 
 import pyarrow.csv as pacsv
 import pytest
@@ -14,7 +12,7 @@ from click.testing import CliRunner
 from simlink.audit import _truth_names, audit_encoded, audit_file
 from simlink.audit.encoded import from_table
 from simlink.audit.graph import chance_share, graph_attack
-from simlink.audit.reference import Reference, normalise_counts, read_reference
+from simlink.audit.reference import read_reference, synth_reference
 from simlink.audit.simulate import simulate
 from simlink.cli import main
 from simlink.encode import Encoder, encode_file
@@ -24,20 +22,11 @@ from simlink.schema import Hardening, load_schema
 SECRET = bytes(range(1, 33))
 
 
-def _synth_list(*files: str) -> dict[str, float]:
-    counts: dict[str, float] = {}
-    for name in files:
-        text = resources.files("simlink.synth").joinpath("data", name).read_text("utf-8")
-        for row in csv.DictReader(text.splitlines()):
-            counts[row["name"]] = counts.get(row["name"], 0.0) + float(row["count_per_million"])
-    return normalise_counts(counts)
-
-
 @pytest.fixture(scope="module")
 def population():
-    given, family = _synth_list("given_male.csv", "given_female.csv"), _synth_list("surnames.csv")
-    table, _ = simulate(given, family, 1500, seed=5)
-    return table, Reference({"given_name": given, "family_name": family}, "true distribution")
+    reference = synth_reference("true distribution")
+    table, _ = simulate(reference.names("given_name"), reference.names("family_name"), 1500, seed=5)
+    return table, reference
 
 
 def _weak_schema():

@@ -49,6 +49,22 @@ def normalise_counts(counts: dict[str, float]) -> dict[str, float]:
     return {k: v / total for k, v in sorted(merged.items(), key=lambda kv: -kv[1])} if total > 0 else {}
 
 
+def synth_reference(source: str = "synthetic generator's name tables") -> Reference:
+    """The name tables ``simlink synth`` draws from: a perfect reference for synthetic data,
+    the strongest (insider) case for an attack on files made from it."""
+
+    def table(*files: str) -> dict[str, float]:
+        counts: dict[str, float] = {}
+        for name in files:
+            text = resources.files("simlink.synth").joinpath("data", name).read_text("utf-8")
+            for row in csv.DictReader(text.splitlines()):
+                counts[row["name"]] = counts.get(row["name"], 0.0) + float(row["count_per_million"])
+        return normalise_counts(counts)
+
+    return Reference({"given_name": table("given_male.csv", "given_female.csv"),
+                      "family_name": table("surnames.csv")}, source)
+
+
 def read_reference(path: str | Path | None = None) -> Reference:
     """Read a reference CSV (see module docstring); ``None`` = the bundled census lists."""
     if path is None:

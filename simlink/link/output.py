@@ -26,9 +26,10 @@ def sidecars(output: Path) -> tuple[Path, Path]:
 
 def check_output(output: Path, overwrite: bool) -> None:
     """Refuse to replace the database, its model file or its charts unless told to."""
-    for path in () if overwrite else (output, *sidecars(output)):
-        if path.exists():
-            raise OutputExistsError("output already exists (use --overwrite to replace it)", path=path)
+    if not overwrite:
+        for path in (output, *sidecars(output)):
+            if path.exists():
+                raise OutputExistsError("output already exists (use --overwrite to replace it)", path=path)
     if not output.parent.exists():
         raise SimlinkError("output folder does not exist", path=output.parent)
 
