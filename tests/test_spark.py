@@ -118,10 +118,12 @@ def test_trained_models_are_close(spark_linked, data):
             assert ("m_probability" in ls) == ("m_probability" in ld)
             if "m_probability" in ls:
                 assert ls["m_probability"] == pytest.approx(ld["m_probability"], abs=0.02)
-            # u from differently drawn samples (each engine hashes ids its own way); at 300
-            # people a u near 0.5 has a sampling error of about 0.015 (0.0146 apart seen)
+            # u from differently drawn samples (each engine hashes ids its own way, and Spark's
+            # draw is not repeatable): at 300 people a u near 0.5 was seen up to 0.040 apart
+            # (0.003 at 10k and 100k contacts, benchmarks/spark_link.py). The bound catches a
+            # level that is wrong on one engine (u of 0 or 1, levels out of order), not noise.
             if "u_probability" in ls and "u_probability" in ld:
-                assert ls["u_probability"] == pytest.approx(ld["u_probability"], abs=0.04)
+                assert ls["u_probability"] == pytest.approx(ld["u_probability"], abs=0.1)
 
 
 def test_duckdb_model_reused_on_spark_gives_duckdb_clusters(spark_linked, data):
