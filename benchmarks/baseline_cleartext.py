@@ -24,9 +24,9 @@ import pandas as pd
 import pyarrow as pa
 
 import linkeval
-from simlink.blocking import DERIVE
+from simlink.agency.blocking import DERIVE
 from simlink.link.model import PRIOR_RECALL
-from simlink.normalise import NORMALISERS
+from simlink.agency.normalise import NORMALISERS
 from simlink.schema import load_schema
 
 FIELDS = ("given_name", "family_name", "date_of_birth", "sex", "postcode", "nhs_number")

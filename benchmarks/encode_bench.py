@@ -80,7 +80,7 @@ def _schema(name: str):
 def _child(csv_path: str, out_path: str, chunk_rows: int, schema_name: str, code_root: str) -> None:
     os.sched_setaffinity(0, {sorted(os.sched_getaffinity(0))[0]})  # one core, honestly
     sys.path.insert(0, code_root)  # measure this checkout's simlink (or --ref's), not the installed one
-    from simlink.encode import encode_file
+    from simlink.agency.encode import encode_file
 
     schema = _schema(schema_name)
     cpu_started = time.process_time()

@@ -89,7 +89,7 @@ def write_edge_cases(source: Path, path: Path, seed: int = 5) -> None:
 
 def _encode_all(code_root: str, jobs: list[tuple[str, str, str]], chunk_rows: int) -> None:
     """Child process: encode every (input, schema json, output) with the code under code_root."""
-    from simlink.encode import encode_file
+    from simlink.agency.encode import encode_file
     from simlink.schema import schema_from_dict
 
     assert Path(sys.modules["simlink"].__file__).resolve().is_relative_to(Path(code_root).resolve())

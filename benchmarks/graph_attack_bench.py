@@ -37,7 +37,7 @@ from simlink.audit.encoded import from_table  # noqa: E402
 from simlink.audit.graph import chance_share, graph_attack  # noqa: E402
 from simlink.audit.reference import NAME_FIELDS, read_reference, synth_reference  # noqa: E402
 from simlink.audit.simulate import simulate  # noqa: E402
-from simlink.encode import Encoder  # noqa: E402
+from simlink.agency.encode import Encoder  # noqa: E402
 from simlink.schema import Hardening, Schema, load_schema  # noqa: E402
 
 SECRET = bytes(range(7, 39))

@@ -21,8 +21,8 @@ from scipy.sparse.csgraph import connected_components
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from simlink.encode import encode_file  # noqa: E402
-from simlink.keys import generate_key_file, read_key_file  # noqa: E402
+from simlink.agency.encode import encode_file  # noqa: E402
+from simlink.agency.keys import generate_key_file, read_key_file  # noqa: E402
 from simlink.link.load import _hash_sql, encoded_columns  # noqa: E402
 from simlink.schema import load_schema  # noqa: E402
 

@@ -34,8 +34,8 @@ from simlink.audit import _truth_names, audit_file  # noqa: E402
 from simlink.audit.encoded import read_encoded  # noqa: E402
 from simlink.audit.graph import chance_share  # noqa: E402
 from simlink.audit.reference import NAME_FIELDS, Reference, normalise_counts, read_reference  # noqa: E402
-from simlink.encode import encode_file  # noqa: E402
-from simlink.keys import generate_key_file, read_key_file  # noqa: E402
+from simlink.agency.encode import encode_file  # noqa: E402
+from simlink.agency.keys import generate_key_file, read_key_file  # noqa: E402
 from simlink.link import DEFAULT_THRESHOLD, link_files  # noqa: E402
 from simlink.schema import Schema, load_schema, schema_from_dict  # noqa: E402
 

@@ -14,10 +14,10 @@ from pathlib import Path
 from typing import Callable
 
 from simlink.counts import Release, compute_measures, measures_from_db, release, write_report
-from simlink.encode import encode_file
+from simlink.agency.encode import encode_file
 from simlink.errors import OutputExistsError
 from simlink.evaluate import LinkageQuality, evaluate_files
-from simlink.keys import generate_key_file, read_key_file
+from simlink.agency.keys import generate_key_file, read_key_file
 from simlink.link import LinkResult, link_files
 from simlink.schema import load_schema
 from simlink.synth import SynthConfig, truth_events, write_synth

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from simlink.errors import SchemaError
-from simlink.normalise import NORMALISERS
+from simlink.agency.normalise import NORMALISERS
 
 SCHEMA_VERSION = 1
 # Bumped whenever the bytes an encoder writes for the same schema and key would change.

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from simlink.keys import generate_key_file
+from simlink.agency.keys import generate_key_file
 
 AGENCY_ROWS = [
     # record_id, given, family, dob, sex, postcode, contact_date, nhs_number

@@ -15,8 +15,8 @@ from simlink.audit.graph import chance_share, graph_attack
 from simlink.audit.reference import read_reference, synth_reference
 from simlink.audit.simulate import simulate
 from simlink.cli import main
-from simlink.encode import Encoder, encode_file
-from simlink.keys import generate_key_file
+from simlink.agency.encode import Encoder, encode_file
+from simlink.agency.keys import generate_key_file
 from simlink.schema import Hardening, load_schema
 
 SECRET = bytes(range(1, 33))
@@ -106,7 +106,7 @@ def test_cli_audit_prints_rates_and_never_a_name(tmp_path, population):
     source = tmp_path / "police.csv"
     pacsv.write_csv(table, source)
     key = generate_key_file(tmp_path / "key.hex")
-    from simlink.keys import read_key_file
+    from simlink.agency.keys import read_key_file
 
     encoded = tmp_path / "police.parquet"
     encode_file(source, encoded, secret=read_key_file(key), agency="police", schema=_weak_schema())

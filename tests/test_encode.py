@@ -12,10 +12,10 @@ import pyarrow.parquet as pq
 import pytest
 
 from conftest import AGENCY_ROWS, HEADER, write_csv
-from simlink.bloom import dice, unpack
-from simlink.encode import Encoder, encode_file, pop_column, read_manifest, words_columns
+from simlink.agency.bloom import dice, unpack
+from simlink.agency.encode import Encoder, encode_file, pop_column, read_manifest, words_columns
 from simlink.errors import KeyFileError, OutputExistsError
-from simlink.keys import generate_key_file, key_check_value, read_key_file
+from simlink.agency.keys import generate_key_file, key_check_value, read_key_file
 from simlink.schema import load_schema, schema_from_dict
 
 SCHEMA = load_schema()

@@ -16,11 +16,11 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
 
-from simlink.blocking import DERIVE, derive_array
-from simlink.encode import Encoder
-from simlink.normalise import NORMALISERS
+from simlink.agency.blocking import DERIVE, derive_array
+from simlink.agency.encode import Encoder
+from simlink.agency.normalise import NORMALISERS
 from simlink.schema import DERIVATIONS, TokenSpec, load_schema, schema_from_dict
-from simlink.tokens import date_part_tokens, positional_tokens, qgram_tokens
+from simlink.agency.tokens import date_part_tokens, positional_tokens, qgram_tokens
 
 NAMES = ["Mohammed", "Siobhan", "O'Sullivan", "Mary-Jane", "Smith Jones", "Łukasz", "Ørsted", "Σοφία",
          "李小龍", "Ng", "O", "Mc Donald", "Dr. Ruairidh", "Zoë", "Wiśniewski", "Nguyễn Văn", "Мария",
@@ -168,31 +168,31 @@ def test_non_ascii_values_take_the_list_path_with_the_same_tokens() -> None:
 def test_cache_limits_and_hashed_lookups_do_not_change_the_output(monkeypatch) -> None:
     """Tiny caches (emptied again and again) and the hashed instead of dense (salt, token)
     lookup give the same bytes: caching is only ever a shortcut."""
-    import simlink.blocking
-    import simlink.bloom
+    import simlink.agency.blocking
+    import simlink.agency.bloom
 
-    monkeypatch.setattr(simlink.bloom, "_PAIR_CACHE_LIMIT", 50)
-    monkeypatch.setattr(simlink.bloom, "_DENSE_LIMIT", 0)
-    monkeypatch.setattr(simlink.blocking, "_CACHE_LIMIT", 5)
+    monkeypatch.setattr(simlink.agency.bloom, "_PAIR_CACHE_LIMIT", 50)
+    monkeypatch.setattr(simlink.agency.bloom, "_DENSE_LIMIT", 0)
+    monkeypatch.setattr(simlink.agency.blocking, "_CACHE_LIMIT", 5)
     encoder = Encoder(_schemas()["default"], bytes(range(32)), "police", strict=False)
     assert _digest([encoder.encode_table(t) for t in _golden_table()]) == GOLDEN["default"]
 
 
 def test_normalising_rows_directly_gives_the_same_output(monkeypatch) -> None:
     """After a first chunk, every field is normalised per row instead of per distinct value."""
-    import simlink.encode
+    import simlink.agency.encode
 
-    monkeypatch.setattr(simlink.encode, "_ROW_WISE_RATIO", 0.0)
+    monkeypatch.setattr(simlink.agency.encode, "_ROW_WISE_RATIO", 0.0)
     encoder = Encoder(_schemas()["default"], bytes(range(32)), "police", strict=False)
     assert _digest([encoder.encode_table(t) for t in _golden_table()]) == GOLDEN["default"]
     assert encoder._row_wise == {f.name for f in encoder.schema.fields}
 
 
 def test_row_wise_normalising_names_the_same_bad_row(monkeypatch) -> None:
-    import simlink.encode
+    import simlink.agency.encode
     from simlink.errors import InputError
 
-    monkeypatch.setattr(simlink.encode, "_ROW_WISE_RATIO", 0.0)
+    monkeypatch.setattr(simlink.agency.encode, "_ROW_WISE_RATIO", 0.0)
     first, second = _golden_table()
     dates = ["1990-01-02"] * second.num_rows
     dates[10] = "31/31/1990"

@@ -8,8 +8,8 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from simlink.bloom import FieldEncoder, dice, unpack
-from simlink.encode import Encoder, words_columns
+from simlink.agency.bloom import FieldEncoder, dice, unpack
+from simlink.agency.encode import Encoder, words_columns
 from simlink.errors import SchemaError
 from simlink.schema import Hardening, load_schema, schema_from_dict
 

@@ -12,8 +12,8 @@ import pytest
 from click.testing import CliRunner
 
 from simlink.cli import main
-from simlink.encode import encode_file
-from simlink.keys import generate_key_file, read_key_file
+from simlink.agency.encode import encode_file
+from simlink.agency.keys import generate_key_file, read_key_file
 from simlink.link import link_files
 from simlink.link.comparisons import DiceAtThresholds
 from simlink.schema import load_schema, schema_from_dict

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pyarrow as pa
 import pytest
 
-from simlink import normalise
+from simlink.agency import normalise
 
 NAME_CASES = [
     ("John", "john"),

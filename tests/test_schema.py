@@ -105,6 +105,6 @@ def test_custom_schema_maps_other_column_names(tmp_path: Path, key_file: Path) -
     result = CliRunner().invoke(main, ["encode", str(data), "--key", str(key_file), "--agency", "ed",
                                        "--schema", str(schema_path), "-o", str(out)])
     assert result.exit_code == 0, result.output
-    from simlink.encode import read_manifest
+    from simlink.agency.encode import read_manifest
 
     assert read_manifest(out)["schema_fingerprint"] == load_schema().fingerprint

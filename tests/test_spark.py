@@ -21,9 +21,9 @@ if shutil.which("java") is None:
     pytest.skip("the spark backend needs a Java runtime on PATH", allow_module_level=True)
 
 from simlink.cli import main  # noqa: E402
-from simlink.encode import encode_file  # noqa: E402
+from simlink.agency.encode import encode_file  # noqa: E402
 from simlink.evaluate import evaluate_clusters, evaluate_files, read_predicted  # noqa: E402
-from simlink.keys import generate_key_file, read_key_file  # noqa: E402
+from simlink.agency.keys import generate_key_file, read_key_file  # noqa: E402
 from simlink.link import link_files  # noqa: E402
 from simlink.link.spark import port_model, spark_memory  # noqa: E402
 from simlink.schema import load_schema  # noqa: E402

@@ -13,8 +13,8 @@ import pytest
 from click.testing import CliRunner
 
 from simlink.cli import main
-from simlink.encode import encode_file
-from simlink.normalise import date as normalise_date, nhs_check_digit_ok, person_name, uk_postcode
+from simlink.agency.encode import encode_file
+from simlink.agency.normalise import date as normalise_date, nhs_check_digit_ok, person_name, uk_postcode
 from simlink.schema import load_schema
 from simlink.synth import (AGENCIES, ERROR_BIT, ERROR_NAMES, STYLES, ErrorRates, SynthConfig, iter_blocks, preset,
                            truth_events, write_synth)

@@ -19,7 +19,7 @@ from simlink.audit.pattern import pattern_attack
 from simlink.audit.reference import NAME_FIELDS, Reference, read_reference
 from simlink.audit.report import BAR, AttackResult, AuditReport
 from simlink.errors import InputError
-from simlink.normalise import NORMALISERS
+from simlink.agency.normalise import NORMALISERS
 
 INSIDER_SEEDS = 50  # distinct names the insider attacker knows
 
@@ -33,7 +33,7 @@ def _truth_names(encoded: EncodedFile, truth: str | Path | pa.Table) -> dict[str
     if isinstance(truth, pa.Table):
         table = truth.select(columns)
     else:
-        from simlink.inputs import iter_batches
+        from simlink.agency.inputs import iter_batches
 
         table = pa.concat_tables([b.table for b in iter_batches(truth, columns)])
     ids = [str(v).strip() for v in table.column(schema.record.record_id).to_pylist()]

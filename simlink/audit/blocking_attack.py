@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from simlink.blocking import DERIVE
+from simlink.agency.blocking import DERIVE
 from simlink.schema import BlockingKey, Schema
 
 MAX_COMBINATIONS = 20000

@@ -14,8 +14,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from simlink.bloom import unpack
-from simlink.encode import block_column, pop_column, read_manifest, words_columns
+from simlink.agency.bloom import unpack
+from simlink.agency.encode import block_column, pop_column, read_manifest, words_columns
 from simlink.schema import FieldSpec, Schema, schema_from_dict
 
 

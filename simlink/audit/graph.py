@@ -30,7 +30,7 @@ import numpy as np
 from scipy.optimize import linear_sum_assignment
 
 from simlink.audit.encoded import FieldFilters
-from simlink.bloom import FieldEncoder, unpack
+from simlink.agency.bloom import FieldEncoder, unpack
 from simlink.schema import FieldSpec
 
 MAX_NODES = 1000  # most frequent nodes per side; the Hungarian step is cubic in this

@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from simlink.schema import FieldSpec
-from simlink.tokens import tokenise
+from simlink.agency.tokens import tokenise
 
 TokenKey = tuple[int, object]
 

@@ -20,7 +20,7 @@ from pathlib import Path
 import pyarrow as pa
 
 from simlink.errors import InputError
-from simlink.normalise import NORMALISERS
+from simlink.agency.normalise import NORMALISERS
 
 NAME_FIELDS = ("given_name", "family_name")
 BUNDLED = "reference_us_census_1990.csv"

@@ -7,8 +7,8 @@ from pathlib import Path
 import click
 from tqdm import tqdm
 
-from simlink.encode import encode_file
-from simlink.keys import read_key_file
+from simlink.agency.encode import encode_file
+from simlink.agency.keys import read_key_file
 from simlink.schema import load_schema
 
 

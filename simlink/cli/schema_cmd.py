@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from simlink.keys import generate_key_file
+from simlink.agency.keys import generate_key_file
 from simlink.schema import load_schema
 
 

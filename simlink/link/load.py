@@ -19,7 +19,7 @@ from pathlib import Path
 import duckdb
 import pyarrow.parquet as pq
 
-from simlink.encode import block_column, pop_column, read_manifest, words_columns
+from simlink.agency.encode import block_column, pop_column, read_manifest, words_columns
 from simlink.errors import InputError, SchemaError
 from simlink.schema import Schema, schema_from_dict
 

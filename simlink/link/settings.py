@@ -18,7 +18,7 @@ from typing import Any
 
 from splink import block_on
 
-from simlink.encode import block_column
+from simlink.agency.encode import block_column
 from simlink.link.comparisons import DiceAtThresholds
 from simlink.link.load import hash_column
 from simlink.schema import FieldSpec, Schema

@@ -18,7 +18,7 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 
 from simlink.errors import InputError
-from simlink.normalise import date as normalise_date
+from simlink.agency.normalise import date as normalise_date
 from simlink.synth.contacts import SERVICES, ContactModel
 from simlink.synth.generator import Block, SynthConfig, iter_blocks
 from simlink.synth.profiles import AGENCIES, ERROR_BIT, ERROR_NAMES, LEVELS, STYLES, ErrorRates, preset

@@ -13,9 +13,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from simlink.keys import KeyedHash, derive_key
+from simlink.agency.keys import KeyedHash, derive_key
 from simlink.schema import FieldSpec
-from simlink.tokens import Tokens, token_message, tokenise
+from simlink.agency.tokens import Tokens, token_message, tokenise
 
 _DENSE_LIMIT = 1 << 21  # (salt, token) key spaces up to this size are looked up through a dense map
 _PAIR_CACHE_LIMIT = 1_000_000  # cached (salt, token) filters: at most ~128 MB for 1024-bit fields

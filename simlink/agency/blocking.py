@@ -14,8 +14,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from simlink.bloom import _splitmix64
-from simlink.keys import KeyedHash, derive_key
+from simlink.agency.bloom import _splitmix64
+from simlink.agency.keys import KeyedHash, derive_key
 from simlink.schema import IDENTITY_DERIVATIONS, BlockingKey, Schema
 
 _CACHE_LIMIT = 2_000_000

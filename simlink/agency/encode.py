@@ -30,12 +30,12 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from simlink import __version__
-from simlink.blocking import BlockingEncoder, derive_array
-from simlink.bloom import FieldEncoder
+from simlink.agency.blocking import BlockingEncoder, derive_array
+from simlink.agency.bloom import FieldEncoder
 from simlink.errors import InputError, OutputExistsError, SimlinkError
-from simlink.inputs import iter_batches, read_header
-from simlink.keys import key_check_value
-from simlink.normalise import NORMALISERS, STRICT_NORMALISERS, date as normalise_date
+from simlink.agency.inputs import iter_batches, read_header
+from simlink.agency.keys import key_check_value
+from simlink.agency.normalise import NORMALISERS, STRICT_NORMALISERS, date as normalise_date
 from simlink.schema import IDENTITY_DERIVATIONS, FieldSpec, Schema
 
 MANIFEST_KEY = b"simlink"
@@ -180,7 +180,7 @@ class Encoder:
 
     def encode_table(self, table: pa.Table, *, path: str | Path = "<table>", first_row: int = 1,
                      summary: EncodeSummary | None = None) -> pa.Table:
-        """Encode one chunk of string columns (as read by :mod:`simlink.inputs`)."""
+        """Encode one chunk of string columns (as read by :mod:`simlink.agency.inputs`)."""
         n = table.num_rows
         record = self.schema.record
         out: dict[str, pa.Array | np.ndarray] = {}
