@@ -29,7 +29,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from simlink import __version__
+from simlink import __version__, outputs
 from simlink.agency.blocking import BlockingEncoder, derive_array
 from simlink.agency.bloom import FieldEncoder
 from simlink.errors import InputError, OutputExistsError, SimlinkError
@@ -346,7 +346,7 @@ def _cut_overlong(column: pa.Array, counts: FieldCounts) -> pa.Array:
 
 
 def _temporary_path(output: Path) -> Path:
-    return output.with_name(f".{output.name}.partial-{os.getpid()}")
+    return outputs.partial_path(output)
 
 
 def encode_file(
@@ -371,8 +371,8 @@ def encode_file(
     encoder = Encoder(schema, secret, agency, strict=strict)
     if output_path.exists() and not overwrite:
         raise OutputExistsError("output already exists (use --overwrite to replace it)", path=output_path)
-    if not output_path.parent.exists():
-        raise SimlinkError("output folder does not exist", path=output_path.parent)
+    outputs.check_target(output_path)
+    outputs.clean_stale_partials(output_path)
     header = read_header(input_path)
     columns = encoder.input_columns(header)
     summary = EncodeSummary(agency=agency, output=str(output_path),
@@ -396,6 +396,8 @@ def encode_file(
         writer.close()
         writer = None
         os.replace(temporary, output_path)
+    except OSError as exc:  # disk full, permissions changed under us: one line, no partial file
+        raise SimlinkError(f"cannot write ({exc.strerror or type(exc).__name__})", path=output_path) from None
     finally:
         if writer is not None:
             writer.close()

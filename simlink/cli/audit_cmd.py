@@ -7,6 +7,7 @@ from pathlib import Path
 
 import click
 
+from simlink import outputs
 from simlink.audit import audit_file
 
 
@@ -23,10 +24,12 @@ from simlink.audit import audit_file
 @click.option("--fail-on-risk", is_flag=True, help="Exit with status 1 if a measured attack exceeds the 1% bar.")
 def audit(encoded: Path, reference: Path | None, truth: Path | None, json_out: Path | None, fail_on_risk: bool) -> None:
     """Attack ENCODED as an outsider would (no key) and print the re-identification risk."""
-    report = audit_file(encoded, reference, truth)
-    click.echo(report.text())
     if json_out is not None:
-        json_out.write_text(json.dumps(report.to_dict(), indent=2), encoding="utf-8")
+        outputs.check_target(json_out)
+    report = audit_file(encoded, reference, truth)
+    if json_out is not None:  # the file first: a failure to write it prints no report before its error
+        outputs.write_text(json_out, json.dumps(report.to_dict(), indent=2))
+    click.echo(report.text())
     if fail_on_risk and report.passes is False:
         raise SystemExit(1)
 

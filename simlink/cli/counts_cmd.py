@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 
+from simlink import outputs
 from simlink.counts import DisclosurePolicy, release, write_report
 from simlink.errors import OutputExistsError
 
@@ -47,23 +48,30 @@ def counts(linkage_db: Path, fmt: str, output: Path | None, overwrite: bool,
     secondary suppression, rounding; optional differential privacy).
     """
     if unsafe:
-        click.secho(UNSAFE_WARNING, err=True, fg="red", bold=True)
         policy = DisclosurePolicy.unsafe()
     else:
         policy = DisclosurePolicy(suppress_below=suppress_below, round_to=round_to,
                                   dp_epsilon=dp_epsilon, dp_seed=dp_seed)
     if output is not None and output.exists() and not overwrite:
         raise OutputExistsError("output exists; pass --overwrite to replace it", path=output)
+    if output is not None:
+        outputs.check_target(output)
+    if report_dir is not None:
+        outputs.check_creatable_folder(report_dir, "report folder")
     rel = release(linkage_db, policy=policy, repeat_threshold=repeat_threshold,
                   window_days=window_days)
     text = rel.render(fmt)
-    if output is None:
-        click.echo(text)
+    if unsafe:
+        click.secho(UNSAFE_WARNING, err=True, fg="red", bold=True)
+    # Files first, standard output last: a failure to write prints no table before its error.
+    path = write_report(rel, report_dir) if report_dir is not None else None
+    if output is not None:
+        outputs.write_text(output, text if text.endswith("\n") else text + "\n")
     else:
-        output.write_text(text if text.endswith("\n") else text + "\n", encoding="utf-8")
+        click.echo(text)
+    if output is not None:
         click.echo(f"wrote the release to {output}", err=True)
-    if report_dir is not None:
-        path = write_report(rel, report_dir)
+    if path is not None:
         click.echo(f"wrote the report to {path}", err=True)
     if unsafe:
         click.secho(UNSAFE_WARNING, err=True, fg="red", bold=True)

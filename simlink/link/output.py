@@ -16,6 +16,7 @@ from pathlib import Path
 
 import duckdb
 
+from simlink import outputs
 from simlink.errors import OutputExistsError, SimlinkError
 
 
@@ -30,8 +31,8 @@ def check_output(output: Path, overwrite: bool) -> None:
         for path in (output, *sidecars(output)):
             if path.exists():
                 raise OutputExistsError("output already exists (use --overwrite to replace it)", path=path)
-    if not output.parent.exists():
-        raise SimlinkError("output folder does not exist", path=output.parent)
+    outputs.check_target(output)
+    outputs.clean_stale_partials(output)
 
 
 def person_keys_sql(clusters_table: str, salt: int) -> str:
@@ -66,9 +67,8 @@ def write_database(con: duckdb.DuckDBPyConnection, output: Path, clusters_table:
     """Materialise event_person in the working db, then copy the release tables to ``output``."""
     con.execute(f"CREATE OR REPLACE TEMP TABLE link_event_person AS {person_keys_sql(clusters_table, secrets.randbits(62))}")
     stats = (stats or []) + summary_stats(con)
-    partial = output.with_name(f".{output.name}.partial-{os.getpid()}")
-    if partial.exists():
-        partial.unlink()
+    partial = outputs.partial_path(output)
+    outputs.remove(partial)
     target = str(partial).replace("'", "''")
     con.execute(f"ATTACH '{target}' AS link_out")
     try:
@@ -85,28 +85,34 @@ def write_database(con: duckdb.DuckDBPyConnection, output: Path, clusters_table:
         con.executemany("INSERT INTO link_out.link_stats VALUES (?, ?)", stats)
         con.execute("DETACH link_out")
         os.replace(partial, output)
+    except (OSError, duckdb.IOException) as exc:
+        reason = getattr(exc, "strerror", None) or "input/output error"
+        raise SimlinkError(f"cannot write ({reason})", path=output) from None
     finally:
         if partial.exists():
             try:
                 con.execute("DETACH link_out")
-            except duckdb.Error:
+            except (duckdb.Error, KeyboardInterrupt):
                 pass
-            partial.unlink()
+        outputs.remove(partial)
+        outputs.remove(partial.with_name(partial.name + ".wal"))
     return stats
 
 
 def write_model_file(path: Path, model: dict, fingerprint: str) -> None:
-    path.write_text(json.dumps({"simlink_model": 1, "schema_fingerprint": fingerprint, "splink": model},
-                               indent=1, sort_keys=True), encoding="utf-8")
+    outputs.write_text(path, json.dumps({"simlink_model": 1, "schema_fingerprint": fingerprint, "splink": model},
+                                        indent=1, sort_keys=True))
 
 
 def write_charts(linker, folder: Path) -> list[Path]:
     """Splink's match-weights and m/u charts as standalone HTML for the reviewer."""
+    outputs.check_target(folder, folder_ok=True)
     folder.mkdir(exist_ok=True)
     written = []
     for name, make in (("match_weights", linker.visualisations.match_weights_chart),
                        ("m_u_parameters", linker.visualisations.m_u_parameters_chart)):
         path = folder / f"{name}.html"
-        make().save(str(path))
+        with outputs.writing(path) as partial:
+            make().save(str(partial), format="html")
         written.append(path)
     return written
