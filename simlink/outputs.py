@@ -21,6 +21,16 @@ from simlink.errors import SimlinkError
 _PARTIAL = re.compile(r"^\.(?P<name>.+)\.partial-(?P<pid>\d+)(?P<tail>\.wal|\.tmp)?$")
 
 
+def reason(exc: BaseException) -> str:
+    """The system's reason for a failed write, without the library's own wording (or paths)."""
+    text = f"{getattr(exc, 'strerror', None) or ''} {exc}"
+    for known in ("Permission denied", "No space left on device", "Read-only file system", "Not a directory",
+                  "Operation not permitted", "Is a directory"):
+        if known in text:
+            return known
+    return "input/output error"
+
+
 def check_folder(folder: Path, what: str = "output folder") -> None:
     """The folder exists, is a folder, and this user may create files in it."""
     folder = folder if str(folder) else Path(".")
@@ -117,7 +127,7 @@ def writing(path: Path) -> Iterator[Path]:
         yield partial
         os.replace(partial, path)
     except OSError as exc:
-        raise SimlinkError(f"cannot write ({exc.strerror or type(exc).__name__})", path=path) from None
+        raise SimlinkError(f"cannot write ({reason(exc)})", path=path) from None
     finally:
         remove(partial)
         remove(partial.with_name(partial.name + ".wal"))

@@ -397,7 +397,7 @@ def encode_file(
         writer = None
         os.replace(temporary, output_path)
     except OSError as exc:  # disk full, permissions changed under us: one line, no partial file
-        raise SimlinkError(f"cannot write ({exc.strerror or type(exc).__name__})", path=output_path) from None
+        raise SimlinkError(f"cannot write ({outputs.reason(exc)})", path=output_path) from None
     finally:
         if writer is not None:
             writer.close()

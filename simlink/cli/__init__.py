@@ -59,11 +59,27 @@ def _interrupted(signum: int | None) -> None:
     sys.exit(EXIT_SIGNAL.get(signum or signal.SIGINT, 130))
 
 
+def _usage_error(exc: click.UsageError) -> None:
+    """Click prints usage, a hint and the error on four lines; the contract is one line."""
+    command = exc.ctx.command_path.replace("main", "simlink", 1) if exc.ctx else "simlink"
+    click.echo(f"simlink: error: {command}: {exc.format_message()} (see --help)", err=True)
+    sys.exit(EXIT_USER_ERROR)
+
+
 class SafeGroup(click.Group):
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        try:
+            return super().parse_args(ctx, args)
+        except click.UsageError as exc:
+            _usage_error(exc)
+            raise  # not reached
+
     def invoke(self, ctx: click.Context):  # type: ignore[override]
         with _Signals() as signals:
             try:
                 return super().invoke(ctx)
+            except click.UsageError as exc:
+                _usage_error(exc)
             except SimlinkError as exc:
                 if signals.received is not None:
                     _interrupted(signals.received)

@@ -147,7 +147,7 @@ def write_report(rel: Release, out_dir: str | Path) -> Path:
         for name in (*CHARTS, "report.html"):
             os.replace(out / name, target / name)
     except OSError as exc:
-        raise SimlinkError(f"cannot write the report ({exc.strerror or type(exc).__name__})", path=target) from None
+        raise SimlinkError(f"cannot write the report ({outputs.reason(exc)})", path=target) from None
     finally:
         outputs.remove(out)
     return target / "report.html"

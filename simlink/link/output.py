@@ -70,8 +70,8 @@ def write_database(con: duckdb.DuckDBPyConnection, output: Path, clusters_table:
     partial = outputs.partial_path(output)
     outputs.remove(partial)
     target = str(partial).replace("'", "''")
-    con.execute(f"ATTACH '{target}' AS link_out")
     try:
+        con.execute(f"ATTACH '{target}' AS link_out")
         con.execute("""CREATE TABLE link_out.events AS
                        SELECT agency, record_id, service, contact_date FROM link_events ORDER BY agency, record_id""")
         con.execute("""CREATE TABLE link_out.event_person AS
@@ -86,8 +86,7 @@ def write_database(con: duckdb.DuckDBPyConnection, output: Path, clusters_table:
         con.execute("DETACH link_out")
         os.replace(partial, output)
     except (OSError, duckdb.IOException) as exc:
-        reason = getattr(exc, "strerror", None) or "input/output error"
-        raise SimlinkError(f"cannot write ({reason})", path=output) from None
+        raise SimlinkError(f"cannot write ({outputs.reason(exc)})", path=output) from None
     finally:
         if partial.exists():
             try:

@@ -116,8 +116,7 @@ def write_synth(config: SynthConfig, out_dir: str | Path, *, overwrite: bool = F
         os.replace(work / TRUTH_FILE, out / TRUTH_FILE)
         write_true_counts(out)
     except (OSError, duckdb.IOException) as exc:
-        raise SimlinkError(f"cannot write ({getattr(exc, 'strerror', None) or 'input/output error'})",
-                           path=out) from None
+        raise SimlinkError(f"cannot write ({outputs.reason(exc)})", path=out) from None
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return summary
