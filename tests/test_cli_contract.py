@@ -75,6 +75,13 @@ def _bad_files(tmp: Path) -> dict[str, Path]:
     return files
 
 
+def _huge_csv(tmp: Path) -> Path:
+    """A 20 MB cell (bigger than a CSV read block): refused on one line, not cut."""
+    rows = [list(r) for r in AGENCY_ROWS]
+    rows[1][2] = "Z" * 20_000_000
+    return write_csv(tmp / "huge.csv", rows)
+
+
 Case = Callable[[dict, dict, Path], list[str]]
 
 
@@ -97,6 +104,7 @@ CASES: dict[str, Case] = {
     "encode-missing-columns": lambda g, b, t: _enc(b["no_columns"], g["key"], t / "o.parquet"),
     "encode-wrong-type-parquet": lambda g, b, t: _enc(b["nested_parquet"], g["key"], t / "o.parquet"),
     "encode-future-birth-date": lambda g, b, t: _enc(b["future_dob"], g["key"], t / "o.parquet"),
+    "encode-huge-value": lambda g, b, t: _enc(_huge_csv(t), g["key"], t / "o.parquet"),
     # encode: bad key, schema, options
     "encode-missing-key": lambda g, b, t: _enc(g["csv"], t / "none.key", t / "o.parquet"),
     "encode-key-readable-by-others": lambda g, b, t: _enc(g["csv"], b["open_key"], t / "o.parquet"),
@@ -175,7 +183,7 @@ def test_user_mistake_is_one_clean_line(case: str, good: dict, tmp_path: Path) -
 def test_errors_name_file_row_and_column(good: dict, tmp_path: Path) -> None:
     files = _bad_files(tmp_path)
     result = CliRunner().invoke(main, _enc(files["future_dob"], good["key"], tmp_path / "o.parquet"))
-    assert f"{files['future_dob']}, row 1, column 'date_of_birth': date is in the future or before 1900" in result.stderr
+    assert f"{files['future_dob']}, data row 1, column 'date_of_birth': date is in the future or before 1900" in result.stderr
     result = CliRunner().invoke(main, _enc(good["csv"], files["open_key"], tmp_path / "o.parquet"))
     assert "accessible by other users (mode 0644)" in result.stderr and "chmod 600" in result.stderr
 
