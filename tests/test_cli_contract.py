@@ -75,11 +75,12 @@ def _bad_files(tmp: Path) -> dict[str, Path]:
     return files
 
 
-def _huge_csv(tmp: Path) -> Path:
-    """A 20 MB cell (bigger than a CSV read block): refused on one line, not cut."""
-    rows = [list(r) for r in AGENCY_ROWS]
-    rows[1][2] = "Z" * 20_000_000
-    return write_csv(tmp / "huge.csv", rows)
+def _unclosed_quote_csv(tmp: Path) -> Path:
+    """An opening quote never closed: the rest of the file (1 MB) reads as one huge value."""
+    path = tmp / "quote.csv"
+    body = "".join(",".join(r) + "\n" for r in AGENCY_ROWS) * 2000
+    path.write_text(",".join(HEADER) + "\n" + 'P000,"Unclosed,x,01/01/1990,M,B1 1AA,2025-01-01,\n' + body)
+    return path
 
 
 Case = Callable[[dict, dict, Path], list[str]]
@@ -104,7 +105,7 @@ CASES: dict[str, Case] = {
     "encode-missing-columns": lambda g, b, t: _enc(b["no_columns"], g["key"], t / "o.parquet"),
     "encode-wrong-type-parquet": lambda g, b, t: _enc(b["nested_parquet"], g["key"], t / "o.parquet"),
     "encode-future-birth-date": lambda g, b, t: _enc(b["future_dob"], g["key"], t / "o.parquet"),
-    "encode-huge-value": lambda g, b, t: _enc(_huge_csv(t), g["key"], t / "o.parquet"),
+    "encode-unclosed-quote": lambda g, b, t: _enc(_unclosed_quote_csv(t), g["key"], t / "o.parquet"),
     # encode: bad key, schema, options
     "encode-missing-key": lambda g, b, t: _enc(g["csv"], t / "none.key", t / "o.parquet"),
     "encode-key-readable-by-others": lambda g, b, t: _enc(g["csv"], b["open_key"], t / "o.parquet"),
