@@ -127,7 +127,7 @@ def link_files(
             linker = link_model.build_linker(db_api, table, inputs.schema, fields, model)
             if model is None:
                 link_model.train(linker, inputs.schema, fields, train_options or link_model.TrainOptions(), phases,
-                                 backend)
+                                 backend, con=con)
             link_model.block(linker, phases)
             scored = link_model.predict(linker, min(threshold, keep_probability or threshold), phases)
             clusters = link_model.cluster(linker, scored, threshold, phases)

@@ -127,3 +127,120 @@ class DiceAtThresholds(ComparisonCreator):
 
     def create_output_column_name(self) -> str:
         return self.field
+
+
+# ------------------------------------------------------------------ format 2: scoped copies
+
+
+class ScopedCopy:
+    """One stored copy of a field: its column prefix, its words, and the blocking-token column
+    whose equality makes two records' copies comparable (None: always comparable)."""
+
+    def __init__(self, prefix: str, words: int, scope_column: str | None) -> None:
+        self.prefix, self.words, self.scope_column = prefix, words, scope_column
+
+    def comparable_sql(self, dialect: SplinkDialect) -> str:
+        pop = _col(f"{self.prefix}__pop", dialect)
+        present = f"{pop.name_l} > 0 AND {pop.name_r} > 0"
+        if self.scope_column is None:
+            return f"({present})"
+        token = _col(self.scope_column, dialect)
+        return f"({token.name_l} = {token.name_r} AND {present})"
+
+    def dice_sql(self, dialect: SplinkDialect) -> str:
+        inter = intersection_sql(self.prefix, self.words, dialect)
+        return f"(2.0 * {inter} / {pop_sum_sql(self.prefix, dialect)})"
+
+
+def _any(conditions: list[str]) -> str:
+    return "(" + " OR ".join(conditions) + ")" if conditions else "FALSE"
+
+
+def _best_dice_sql(copies: Sequence[ScopedCopy], dialect: SplinkDialect) -> str:
+    """The highest Dice over the copies comparable for this pair (NULL when none is)."""
+    terms = [f"CASE WHEN {c.comparable_sql(dialect)} THEN {c.dice_sql(dialect)} END" for c in copies]
+    return terms[0] if len(terms) == 1 else f"GREATEST({', '.join(terms)})"
+
+
+class ScopedNullLevel(ComparisonLevelCreator):
+    """No copy of the field is comparable (value or scope missing, or scopes differ) and no
+    token proves the values equal: the pair says nothing about this field."""
+
+    def __init__(self, field: str, copies: Sequence[ScopedCopy], exact_tokens: Sequence[str]) -> None:
+        self.field, self.copies, self.exact_tokens = field, list(copies), list(exact_tokens)
+        self.is_null_level = True
+
+    def create_sql(self, sql_dialect: SplinkDialect) -> str:
+        known = [c.comparable_sql(sql_dialect) for c in self.copies]
+        known += [f"{_col(t, sql_dialect).name_l} = {_col(t, sql_dialect).name_r}" for t in self.exact_tokens]
+        return f"NOT COALESCE({_any(known)}, FALSE)"
+
+    def create_label_for_charts(self) -> str:
+        return f"{self.field} not comparable"
+
+
+class ScopedExactLevel(ComparisonLevelCreator):
+    """Equal values: a token made of the whole value agrees, or a comparable copy is identical."""
+
+    def __init__(self, field: str, copies: Sequence[ScopedCopy], exact_tokens: Sequence[str]) -> None:
+        self.field, self.copies, self.exact_tokens = field, list(copies), list(exact_tokens)
+        self.is_exact_match_level = True
+
+    def create_sql(self, sql_dialect: SplinkDialect) -> str:
+        tests = [f"{_col(t, sql_dialect).name_l} = {_col(t, sql_dialect).name_r}" for t in self.exact_tokens]
+        for c in self.copies:
+            words = " AND ".join(f"{_col(f'{c.prefix}__w{i}', sql_dialect).name_l} = "
+                                 f"{_col(f'{c.prefix}__w{i}', sql_dialect).name_r}" for i in range(c.words))
+            tests.append(f"({c.comparable_sql(sql_dialect)} AND {words})")
+        return f"COALESCE({_any(tests)}, FALSE)"
+
+    def create_label_for_charts(self) -> str:
+        return f"{self.field} identical"
+
+
+class ScopedDiceLevel(ComparisonLevelCreator):
+    """The best Dice over the comparable copies is at least ``threshold``."""
+
+    def __init__(self, field: str, copies: Sequence[ScopedCopy], threshold: float) -> None:
+        if not 0 < threshold <= 1:
+            raise ValueError("Dice thresholds must lie in (0, 1]")
+        self.field, self.copies, self.threshold = field, list(copies), threshold
+
+    def create_sql(self, sql_dialect: SplinkDialect) -> str:
+        return f"COALESCE({_best_dice_sql(self.copies, sql_dialect)} >= {self.threshold!r}, FALSE)"
+
+    def create_label_for_charts(self) -> str:
+        return f"{self.field} Dice >= {self.threshold:g}"
+
+
+class ScopedDice(ComparisonCreator):
+    """A field stored as copies salted by blocking keys (format 2).
+
+    Levels: not comparable (null), identical, best Dice over the comparable copies at or
+    above each threshold, all other comparable pairs. ``exact_tokens`` are blocking-token
+    columns made only of the whole value of this field (e.g. ``blk__dob`` for the date of
+    birth): their equality proves the values equal even when no copy is comparable.
+    """
+
+    def __init__(self, field: str, copies: Sequence[ScopedCopy], thresholds: Sequence[float] = (0.9, 0.75),
+                 *, exact_tokens: Sequence[str] = ()) -> None:
+        self.field, self.copies = field, list(copies)
+        self.thresholds = sorted({float(t) for t in thresholds}, reverse=True)
+        self.exact_tokens = list(exact_tokens)
+        super().__init__({f"copy_{i}": f"{c.prefix}__pop" for i, c in enumerate(self.copies)})
+
+    def create_comparison_levels(self) -> list[ComparisonLevelCreator]:
+        levels: list[ComparisonLevelCreator] = [
+            ScopedNullLevel(self.field, self.copies, self.exact_tokens),
+            ScopedExactLevel(self.field, self.copies, self.exact_tokens),
+        ]
+        levels += [ScopedDiceLevel(self.field, self.copies, t) for t in self.thresholds if t < 1]
+        levels.append(ElseLevel())
+        return levels
+
+    def create_description(self) -> str:
+        shown = ", ".join(f"{t:g}" for t in self.thresholds)
+        return f"best Dice of {self.field} over comparable copies (identical, >= {shown})"
+
+    def create_output_column_name(self) -> str:
+        return self.field

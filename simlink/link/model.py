@@ -86,7 +86,8 @@ def register_encodings(db_api, backend: str, con: duckdb.DuckDBPyConnection):
 
 def used_fields(con: duckdb.DuckDBPyConnection, schema: Schema) -> list[str]:
     """Fields with at least one value among the encodings (an all-missing field cannot train)."""
-    checks = ", ".join(f"count(*) FILTER (WHERE {f.name}__pop > 0)" for f in schema.fields)
+    checks = ", ".join("count(*) FILTER (WHERE " + " OR ".join(f"{c.prefix}__pop > 0" for c in f.copies) + ")"
+                       for f in schema.fields)
     counts = con.execute(f"SELECT {checks} FROM link_encodings").fetchall()[0]
     return [f.name for f, n in zip(schema.fields, counts) if n > 0]
 
@@ -102,14 +103,61 @@ def model_fields(model: dict) -> list[str]:
     return [c["output_column_name"] for c in model.get("comparisons", [])]
 
 
+U_FLOOR = 1e-10
+
+
+def _floor_em_u() -> None:
+    """Let EM estimate u without failing on a level whose pairs are all matches.
+
+    Splink 5's EM sets u to exactly 0 for such a level and then refuses the value (below
+    1e-300). Scoped copies make that common (identical names inside one date of birth are
+    nearly always one person); a floor of 1e-10 keeps the level's weight large and finite.
+    Wraps one internal function, once.
+    """
+    from splink.internals import expectation_maximisation as em
+
+    if getattr(em.populate_m_u_from_lookup, "_simlink_floor", False):
+        return
+    original = em.populate_m_u_from_lookup
+
+    def floored(fixed, level, output_column_name, lookup):
+        record = lookup.get(output_column_name, {}).get(level.comparison_vector_value)
+        if isinstance(record, dict):
+            for key in ("u_probability", "m_probability"):
+                value = record.get(key)
+                if isinstance(value, float) and value < U_FLOOR:
+                    record[key] = U_FLOOR
+        return original(fixed, level, output_column_name, lookup)
+
+    floored._simlink_floor = True  # type: ignore[attr-defined]
+    em.populate_m_u_from_lookup = floored
+
+
 def train(linker, schema: Schema, fields: list[str], options: TrainOptions, phases: Phases,
-          backend: str = "duckdb") -> None:
+          backend: str = "duckdb", con: duckdb.DuckDBPyConnection | None = None) -> None:
     started = time.perf_counter()
     linker.training.estimate_probability_two_random_records_match(
         link_settings.prior_rules(schema, fields), recall=options.prior_recall)
     chunks = options.u_chunks or (1 if backend == "spark" else 10)
     linker.training.estimate_u_using_random_sampling(max_pairs=options.u_max_pairs, seed=options.seed,
                                                      num_chunks=chunks)
+    # Scoped copies are comparable only inside a shared scope value, where random pairs are
+    # rare and often true matches: their u is estimated by EM inside each pass instead.
+    scoped = [f for f in schema.fields if f.name in fields and link_settings.is_scoped(f)]
+    sampled = False
+    if scoped and con is not None:
+        from simlink.agency.encode import block_column
+        from simlink.link import scoped_u
+
+        used = [f for f in schema.fields if f.name in fields]
+        comparisons = [link_settings.field_comparison(f, schema=schema).get_comparison("duckdb") for f in used]
+        scopes = sorted({block_column(c.scope) for f in scoped for c in f.copies if c.scope})
+        sampled = scoped_u.draw_sample(con, comparisons, scopes, [], max_pairs=int(options.u_max_pairs),
+                                       seed=options.seed)
+        if sampled:
+            scoped_u.apply(linker, scoped_u.estimate(con, [f.name for f in scoped], comparisons))
+            con.execute("DROP TABLE IF EXISTS scoped_u_pairs")
+    _floor_em_u()
     for rule in link_settings.em_blocking_rules(schema, fields):
         linker.training.estimate_parameters_using_expectation_maximisation(
             rule, estimate_without_term_frequencies=True, max_pairs=options.em_max_pairs)
