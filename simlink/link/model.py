@@ -103,36 +103,6 @@ def model_fields(model: dict) -> list[str]:
     return [c["output_column_name"] for c in model.get("comparisons", [])]
 
 
-U_FLOOR = 1e-10
-
-
-def _floor_em_u() -> None:
-    """Let EM estimate u without failing on a level whose pairs are all matches.
-
-    Splink 5's EM sets u to exactly 0 for such a level and then refuses the value (below
-    1e-300). Scoped copies make that common (identical names inside one date of birth are
-    nearly always one person); a floor of 1e-10 keeps the level's weight large and finite.
-    Wraps one internal function, once.
-    """
-    from splink.internals import expectation_maximisation as em
-
-    if getattr(em.populate_m_u_from_lookup, "_simlink_floor", False):
-        return
-    original = em.populate_m_u_from_lookup
-
-    def floored(fixed, level, output_column_name, lookup):
-        record = lookup.get(output_column_name, {}).get(level.comparison_vector_value)
-        if isinstance(record, dict):
-            for key in ("u_probability", "m_probability"):
-                value = record.get(key)
-                if isinstance(value, float) and value < U_FLOOR:
-                    record[key] = U_FLOOR
-        return original(fixed, level, output_column_name, lookup)
-
-    floored._simlink_floor = True  # type: ignore[attr-defined]
-    em.populate_m_u_from_lookup = floored
-
-
 def train(linker, schema: Schema, fields: list[str], options: TrainOptions, phases: Phases,
           backend: str = "duckdb", con: duckdb.DuckDBPyConnection | None = None) -> None:
     started = time.perf_counter()
@@ -141,27 +111,32 @@ def train(linker, schema: Schema, fields: list[str], options: TrainOptions, phas
     chunks = options.u_chunks or (1 if backend == "spark" else 10)
     linker.training.estimate_u_using_random_sampling(max_pairs=options.u_max_pairs, seed=options.seed,
                                                      num_chunks=chunks)
-    # Scoped copies are comparable only inside a shared scope value, where random pairs are
-    # rare and often true matches: their u is estimated by EM inside each pass instead.
-    scoped = [f for f in schema.fields if f.name in fields and link_settings.is_scoped(f)]
-    sampled = False
-    if scoped and con is not None:
-        from simlink.agency.encode import block_column
-        from simlink.link import scoped_u
-
-        used = [f for f in schema.fields if f.name in fields]
-        comparisons = [link_settings.field_comparison(f, schema=schema).get_comparison("duckdb") for f in used]
-        scopes = sorted({block_column(c.scope) for f in scoped for c in f.copies if c.scope})
-        sampled = scoped_u.draw_sample(con, comparisons, scopes, [], max_pairs=int(options.u_max_pairs),
-                                       seed=options.seed)
-        if sampled:
-            scoped_u.apply(linker, scoped_u.estimate(con, [f.name for f in scoped], comparisons))
-            con.execute("DROP TABLE IF EXISTS scoped_u_pairs")
-    _floor_em_u()
+    if con is not None:
+        _scoped_u(linker, schema, fields, options, con)
     for rule in link_settings.em_blocking_rules(schema, fields):
         linker.training.estimate_parameters_using_expectation_maximisation(
             rule, estimate_without_term_frequencies=True, max_pairs=options.em_max_pairs)
     phases.timed("train", started)
+
+
+def _scoped_u(linker, schema: Schema, fields: list[str], options: TrainOptions,
+              con: duckdb.DuckDBPyConnection) -> None:
+    """Format 2: u of the comparisons compared only inside scopes (see :mod:`simlink.link.scoped_u`)."""
+    from simlink.agency.encode import block_column
+    from simlink.link import scoped_u
+
+    creators = link_settings.comparisons(schema, fields)
+    conditional = [c.create_output_column_name() for c in creators if link_settings.is_conditional(c)]
+    if not conditional:
+        return
+    comparisons = [c.get_comparison("duckdb") for c in creators]
+    names = {f.name: ("names" if link_settings.name_pair(schema, fields) and f.normaliser == "person_name"
+                      else f.name) for f in schema.fields}
+    scope_keys = sorted({c.scope for f in schema.fields if f.name in fields for c in f.copies if c.scope})
+    scopes = {block_column(k): {names[p.split(":")[0]] for p in schema.blocking_key(k).parts} for k in scope_keys}
+    scoped_u.apply(linker, scoped_u.estimate(con, comparisons, conditional, scopes,
+                                             link_settings.prior_rules(schema, fields),
+                                             max_pairs=int(options.u_max_pairs), seed=options.seed))
 
 
 def block(linker, phases: Phases) -> None:

@@ -19,7 +19,7 @@ from typing import Any
 from splink import block_on
 
 from simlink.agency.encode import block_column
-from simlink.link.comparisons import DiceAtThresholds, ScopedCopy, ScopedDice
+from simlink.link.comparisons import DiceAtThresholds, NamesComparison, ScopedCopy, ScopedDice
 from simlink.link.load import hash_column
 from simlink.schema import IDENTITY_DERIVATIONS, FieldSpec, Schema
 
@@ -74,6 +74,14 @@ def whole_value_keys(schema: Schema) -> list:
     return [k for k in schema.blocking if all(p.split(":")[1] in IDENTITY_DERIVATIONS for p in k.parts)]
 
 
+def value_token(schema: Schema, field_name: str) -> str | None:
+    """Equality column of a key that is exactly this field's whole value (e.g. ``eq__dob``)."""
+    for key in whole_value_keys(schema):
+        if [p.split(":")[0] for p in key.parts] == [field_name]:
+            return equality_column(key.name)
+    return None
+
+
 def exact_tokens(schema: Schema, field_name: str) -> list[str]:
     """Equality columns of keys made only of whole values, one of them this field's: equal
     tokens prove the field's values equal (an unordered key: equal or swapped)."""
@@ -86,7 +94,8 @@ def field_comparison(f: FieldSpec, *, term_frequencies: bool = True, schema: Sch
         copies = [ScopedCopy(c.prefix, c.words, block_column(c.scope) if c.scope else None) for c in f.copies]
         thresholds = MINHASH_THRESHOLDS if f.encoding == "minhash" else THRESHOLDS.get(f.tokens.kind, (0.8,))
         return ScopedDice(f.name, copies, thresholds,
-                          exact_tokens=exact_tokens(schema, f.name) if schema is not None else ())
+                          exact_tokens=exact_tokens(schema, f.name) if schema is not None else (),
+                          value_token=value_token(schema, f.name) if schema is not None else None)
     thresholds = THRESHOLDS.get(f.tokens.kind, (0.8,))
     if f.hardening.balance and not f.hardening.xor_fold:
         thresholds = tuple(balanced_threshold(t, f) for t in thresholds)
@@ -156,6 +165,39 @@ def em_blocking_rules(schema: Schema, fields: list[str]) -> list[Any]:
     return rules
 
 
+def name_pair(schema: Schema, fields: list[str] | None = None) -> tuple[FieldSpec, FieldSpec] | None:
+    """The two scoped person-name fields compared together, when the schema has them."""
+    names = [f for f in schema.fields if f.normaliser == "person_name" and is_scoped(f)
+             and (fields is None or f.name in fields)]
+    return (names[0], names[1]) if len(names) == 2 else None
+
+
+def is_conditional(creator) -> bool:
+    """Comparisons whose levels exist only inside shared scopes: their u is estimated there."""
+    return isinstance(creator, NamesComparison) or (isinstance(creator, ScopedDice) and not creator.value_token)
+
+
+def comparisons(schema: Schema, fields: list[str] | None = None, *, term_frequencies: bool = True) -> list:
+    """Splink comparison creators for the fields used, in schema order."""
+    used = [f for f in schema.fields if fields is None or f.name in fields]
+    pair = name_pair(schema, fields)
+    out = []
+    for f in used:
+        if pair and f is pair[1]:
+            continue
+        if pair and f is pair[0]:
+            full = [k for k in whole_value_keys(schema)
+                    if sorted(p.split(":")[0] for p in k.parts) == sorted([pair[0].name, pair[1].name])]
+            copies = [[ScopedCopy(c.prefix, c.words, block_column(c.scope) if c.scope else None) for c in g.copies]
+                      for g in pair]
+            out.append(NamesComparison(copies[0], copies[1],
+                                       full_name_column=equality_column(full[0].name) if full else None,
+                                       term_frequencies=term_frequencies))
+            continue
+        out.append(field_comparison(f, term_frequencies=term_frequencies, schema=schema))
+    return out
+
+
 def build_settings(schema: Schema, fields: list[str] | None = None, *, term_frequencies: bool = True):
     """Splink SettingsCreator (dialect-free until a linker is built) for the fields used.
 
@@ -170,7 +212,7 @@ def build_settings(schema: Schema, fields: list[str] | None = None, *, term_freq
         link_type="dedupe_only",
         unique_id_column_name=UNIQUE_ID,
         blocking_rules_to_generate_predictions=[block_on(block_column(b.name)) for b in schema.blocking],
-        comparisons=[field_comparison(f, term_frequencies=term_frequencies, schema=schema) for f in used],
+        comparisons=comparisons(schema, fields, term_frequencies=term_frequencies),
         retain_matching_columns=False,
         retain_intermediate_calculation_columns=False,
         additional_columns_to_retain=[],
