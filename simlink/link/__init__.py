@@ -121,7 +121,10 @@ def link_files(
                 phases.timed("start", started)
             if model is not None:
                 model = link_model.port_model(model, backend)
-                missing = set(link_model.model_fields(model)) - {f.name for f in inputs.schema.fields}
+                from simlink.link.settings import comparisons as schema_comparisons
+
+                known = {c.create_output_column_name() for c in schema_comparisons(inputs.schema)}
+                missing = set(link_model.model_fields(model)) - known
                 if missing:
                     raise SchemaError("model compares fields that the encoded files do not have")
             linker = link_model.build_linker(db_api, table, inputs.schema, fields, model)
