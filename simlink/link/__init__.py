@@ -121,13 +121,16 @@ def link_files(
                 phases.timed("start", started)
             if model is not None:
                 model = link_model.port_model(model, backend)
-                missing = set(link_model.model_fields(model)) - {f.name for f in inputs.schema.fields}
+                from simlink.link.settings import comparisons as schema_comparisons
+
+                known = {c.create_output_column_name() for c in schema_comparisons(inputs.schema)}
+                missing = set(link_model.model_fields(model)) - known
                 if missing:
                     raise SchemaError("model compares fields that the encoded files do not have")
             linker = link_model.build_linker(db_api, table, inputs.schema, fields, model)
             if model is None:
                 link_model.train(linker, inputs.schema, fields, train_options or link_model.TrainOptions(), phases,
-                                 backend)
+                                 backend, con=con)
             link_model.block(linker, phases)
             scored = link_model.predict(linker, min(threshold, keep_probability or threshold), phases)
             clusters = link_model.cluster(linker, scored, threshold, phases)

@@ -60,8 +60,8 @@ class LoadStats:
 
 def encoded_columns(schema: Schema) -> list[str]:
     cols: list[str] = []
-    for f in schema.fields:
-        cols += words_columns(f.name, f.words) + [pop_column(f.name)]
+    for c in schema.copies:
+        cols += words_columns(c.prefix, c.words) + [pop_column(c.prefix)]
     return cols + [block_column(b.name) for b in schema.blocking]
 
 
@@ -116,10 +116,15 @@ def load(con: duckdb.DuckDBPyConnection, inputs: LinkInputs) -> LoadStats:
                    SELECT agency, record_id, service, contact_date, enc_id FROM link_raw""")
     field_hashes = ", ".join(
         f"CASE WHEN {pop_column(f.name)} = 0 THEN NULL ELSE {_hash_sql(words_columns(f.name, f.words))} END "
-        f"AS {hash_column(f.name)}" for f in schema.fields)
+        f"AS {hash_column(f.name)}" for f in schema.fields if f.copies[0].prefix == f.name)
+    from simlink.link.settings import equality_column, whole_value_keys
+
+    equalities = "".join(f", {block_column(k.name)} AS {equality_column(k.name)}" for k in whole_value_keys(schema))
+    if not field_hashes:
+        field_hashes = "NULL AS fh__none"
     con.execute(f"""
         CREATE OR REPLACE TABLE link_encodings AS
-        SELECT enc_id, {', '.join(cols)}, {field_hashes}
+        SELECT enc_id, {', '.join(cols)}, {field_hashes}{equalities}
         FROM (SELECT DISTINCT ON (enc_id) enc_id, {', '.join(cols)} FROM link_raw)""")
     con.execute("DROP TABLE link_raw")
     stats = LoadStats()
