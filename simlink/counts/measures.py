@@ -361,3 +361,18 @@ def run_metadata(path: str | Path) -> dict:
         return out
     finally:
         con.close()
+
+
+def measures_many(path: str | Path, settings: list[tuple[RepeatRule, Scope]]
+                  ) -> list[dict[str, pd.DataFrame]]:
+    """Raw measures for several (rule, scope) settings on one open database (the fast path
+    for checking many releases). UNPROTECTED."""
+    con = open_linkage(path)
+    try:
+        out = []
+        for rule, scope in settings:
+            _check_agencies(con, scope, path)
+            out.append(_run(con, rule, scope))
+        return out
+    finally:
+        con.close()

@@ -216,6 +216,28 @@ def relations(tables: dict[str, pd.DataFrame]) -> tuple[list[Additive], list[tup
     return rel, dom, zero
 
 
+def protect_cells(exact: dict[tuple, int], rels: tuple, policy: DisclosurePolicy, *,
+                  earlier: Sequence[EarlierRelease] = (), check_overlap: bool = True,
+                  on_overlap: str = "suppress", path: Path | None = None
+                  ) -> tuple[Protected, dict[tuple, int]]:
+    """The disclosure decisions of a release, on its cells and ``relations()``: the fast path
+    (no tables). Returns the protected values and the cells withheld for overlap."""
+    if on_overlap not in ("suppress", "refuse"):
+        raise LedgerError("on_overlap must be 'suppress' or 'refuse'")
+    checking = check_overlap and policy.enabled and policy.dp_epsilon is None
+    clashes = overlap_cells(exact, earlier, policy.suppress_below) if checking else {}
+    if clashes and on_overlap == "refuse":
+        first = min(clashes.values())
+        which = next(e for e in earlier if e.release_id == first)
+        raise LedgerError(f"refused: {len(clashes)} cell(s) would differ by 1 to "
+                          f"{policy.suppress_below - 1} people from {which.describe()}, so the "
+                          "difference would reveal a small group", path=path)
+    additive, dominance, zero_links = rels
+    result = protect(exact, policy, additive=additive, dominance=dominance,
+                     zero_links=zero_links, forced=clashes)
+    return result, clashes
+
+
 def protect_measures(raw: dict[str, pd.DataFrame], policy: DisclosurePolicy,
                      rule: RepeatRule, *, earlier: Sequence[EarlierRelease] = (),
                      check_overlap: bool = True, on_overlap: str = "suppress",
@@ -227,20 +249,11 @@ def protect_measures(raw: dict[str, pd.DataFrame], policy: DisclosurePolicy,
     earlier cell by 1 .. suppress_below - 1 is suppressed, or (``on_overlap="refuse"``) the
     release is refused naming the earlier release.
     """
-    if on_overlap not in ("suppress", "refuse"):
-        raise LedgerError("on_overlap must be 'suppress' or 'refuse'")
-    additive, dominance, zero_links = relations(raw)
     exact = cells_of(raw)
     checking = check_overlap and policy.enabled and policy.dp_epsilon is None
-    clashes = overlap_cells(exact, earlier, policy.suppress_below) if checking else {}
-    if clashes and on_overlap == "refuse":
-        first = min(clashes.values())
-        which = next(e for e in earlier if e.release_id == first)
-        raise LedgerError(f"refused: {len(clashes)} cell(s) would differ by 1 to "
-                          f"{policy.suppress_below - 1} people from {which.describe()}, so the "
-                          "difference would reveal a small group", path=path)
-    result: Protected = protect(exact, policy, additive=additive, dominance=dominance,
-                                zero_links=zero_links, forced=clashes)
+    result, clashes = protect_cells(exact, relations(raw), policy, earlier=earlier,
+                                    check_overlap=check_overlap, on_overlap=on_overlap,
+                                    path=path)
     tables = {}
     for name in MEASURE_NAMES:
         df, dim = raw[name].copy(), DIMENSION[name]
