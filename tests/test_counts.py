@@ -190,9 +190,10 @@ def test_cli_formats_and_report(tiny_db: Path, tmp_path: Path) -> None:
     totals = {r["measure"]: r["count"] for r in doc["tables"]["totals"]}
     assert totals["contacts"] == 20 and totals["people"] is None
     html = (tmp_path / "rep" / "report.html").read_text()
-    assert html.count("data:image/png;base64,") == 3 and "http" not in html.replace(
+    assert html.count("data:image/png;base64,") == 4 and "http" not in html.replace(
         "http-equiv", "")
-    for png in ("service_overlap.png", "contacts_per_person.png", "monthly_trend.png"):
+    for png in ("service_overlap.png", "contacts_per_person.png", "monthly_trend.png",
+                "monthly_by_service.png"):
         assert (tmp_path / "rep" / png).read_bytes()[:4] == b"\x89PNG"
     res = _cli(["counts", str(tiny_db), "--format", "json", "-o", str(out)])
     assert res.exit_code == 2 and "--overwrite" in res.output
