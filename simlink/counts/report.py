@@ -46,7 +46,8 @@ COLUMN_LABELS = {
     "people": "People", "repeat_people": "Repeat-contact people",
     "repeat_contacts": "Contacts by repeat-contact people",
     "repeat_contact_share": "Share of contacts by repeat-contact people (%)",
-    "n_services": "Number of services", "combination": "Services used", "band": "Contacts",
+    "n_services": "Number of services", "combination": "Services used",
+    "band": "Contacts per person",
     "month": "Month",
 }
 #: Pairwise linkage quality measured on synthetic data (docs/linkage.md, "Threshold choice":
@@ -75,13 +76,15 @@ def _values(series: pd.Series) -> np.ndarray:
 
 
 def _count_axis(ax, vals: np.ndarray, horizontal: bool = False) -> None:
-    """Whole-number ticks from 0, with head room, whatever the size of the data."""
+    """Whole-number ticks from 0, with head room, whatever the size of the data. The scale
+    reaches at least 10: published counts are 0 or at least the suppression limit, so a
+    scale of 0-5 would suggest counts that can never be shown."""
     top = np.nanmax(vals) if np.isfinite(vals).any() else 0.0
     axis = ax.xaxis if horizontal else ax.yaxis
-    axis.set_major_locator(matplotlib.ticker.MaxNLocator(nbins=5, integer=True,
+    axis.set_major_locator(matplotlib.ticker.MaxNLocator(nbins=4, integer=True,
                                                          steps=[1, 2, 5, 10]))
     axis.set_major_formatter(_THOUSANDS)
-    (ax.set_xlim if horizontal else ax.set_ylim)(0, max(top * 1.18, 5))
+    (ax.set_xlim if horizontal else ax.set_ylim)(0, max(top * 1.18, 10))
 
 
 def _mark_gaps(ax, xs, vals) -> None:
@@ -246,7 +249,8 @@ def _html_table(rel: Release, name: str) -> str:
     for rec in df.to_dict("records"):
         cells = "".join(f"<td>{html.escape(_cell(rel, name, rec, c))}</td>" for c in df.columns)
         body.append(f"<tr>{cells}</tr>")
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
+    return (f'<div class="scroll"><table><thead><tr>{head}</tr></thead>'
+            f"<tbody>{''.join(body)}</tbody></table></div>")
 
 
 def linkage_lines(rel: Release) -> list[str]:
@@ -262,12 +266,15 @@ def linkage_lines(rel: Release) -> list[str]:
                    f"{meta.get('created_utc', 'at an unrecorded time')}).")
     est = meta.get("model_error_estimate")
     if isinstance(est, dict) and est.get("pairs_linked"):
-        out.append(f"Model estimate (from the match probabilities of the {est['pairs_linked']:,} "
-                   f"linked record pairs, not checked against truth): about "
-                   f"{est['expected_false_links']:,.0f} false links, expected pairwise precision "
-                   f"{est['expected_pairwise_precision']:.4f}; at least "
-                   f"{est['expected_missed_links_among_scored_pairs']:,.0f} links expected among "
-                   "the scored pairs below the threshold.")
+        missed = est.get("expected_missed_links_among_scored_pairs") or 0
+        out.append(f"Model estimate (from Splink's match probabilities of the "
+                   f"{est['pairs_linked']:,} linked record pairs; not checked against truth): "
+                   f"expected false links {est['expected_false_links']:,.1f}, expected pairwise "
+                   f"precision {est['expected_pairwise_precision']:.4f}"
+                   + (f"; expected true links left below the threshold, among the pairs scored: "
+                      f"{missed:,.1f} (a lower bound)." if missed >= 0.05 else
+                      ". Missed links cannot be estimated from the model alone (pairs below "
+                      "the threshold were not kept)."))
     else:
         out.append("No model-based error estimate was recorded by this linkage run.")
     if threshold is not None and float(threshold) in SYNTHETIC_QUALITY:
@@ -330,7 +337,7 @@ padding:.8em;font-weight:bold}} .kpis{{display:flex;flex-wrap:wrap;gap:1em}}
 .kpi{{background:#eef3f9;padding:.8em 1.2em;border-radius:6px}} .kpi b{{display:block;font-size:1.8em}}
 table{{border-collapse:collapse;margin:.5em 0 1.5em}} td,th{{border:1px solid #ccc;padding:.25em .6em;
 text-align:right}} th{{background:#f3f3f3}} table.facts th,table.facts td{{text-align:left}}
-td:first-child{{text-align:left}}
+td:first-child,th:first-child{{text-align:left}} .scroll{{overflow-x:auto}}
 </style></head><body>
 <h1>Linked crisis contacts: counts across services</h1>{banner}
 <p>Counts of people and contacts after linking the agencies' records. No list of people is
