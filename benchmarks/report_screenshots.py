@@ -39,7 +39,8 @@ def shoot(page: Path, png: Path, width: int, height: int) -> dict:
     grey = np.asarray(Image.open(png).convert("L"))
     rows = np.where(grey.min(axis=1) < 250)[0]
     bottom = int(rows.max()) + 20 if rows.size else 10
-    Image.open(png).crop((0, 0, grey.shape[1], min(bottom, grey.shape[0]))).save(png)
+    page_png = Image.open(png).convert("RGB").crop((0, 0, grey.shape[1], min(bottom, grey.shape[0])))
+    page_png.quantize(colors=128).save(png, optimize=True)  # small enough to keep in git
     inked = float((grey[:bottom] < 250).mean())
     return {"page": str(page.name), "png": png.name, "height_px": bottom,
             "inked_share": round(inked, 4)}

@@ -290,6 +290,11 @@ def protect_measures(raw: dict[str, pd.DataFrame], policy: DisclosurePolicy,
             statement = statement + [
                 "cross-release check OFF (--no-release-check): cells of this release were NOT "
                 "compared with earlier releases and may be differenced against them"]
+    if policy.enabled and policy.dp_epsilon is not None:
+        statement = statement + [
+            "cross-release check: not applied to a differential-privacy release (its decisions "
+            "would depend on exact values); its protection across releases is the epsilon "
+            "budget of the linkage database"]
     meta["cells_suppressed_for_overlap"] = len(result.forced)
     if policy.enabled:
         statement = statement + [f"{SHARE_COLUMN} is the percentage of the service's contacts "
