@@ -269,3 +269,29 @@ def test_cli_dp_options(tiny_db: Path) -> None:
     assert "testing only" in " ".join(doc["statement"])
     res = _cli(["counts", str(tiny_db), "--dp-seed", "3"])
     assert res.exit_code == 2 and "epsilon" in res.output
+
+
+def test_scope_agencies_and_period(tiny_db: Path) -> None:
+    from simlink.counts import Scope
+
+    police = measures_from_db(tiny_db, scope=Scope(agencies=("police",)))
+    assert dict(zip(police["totals"]["measure"], police["totals"]["count"]))["contacts"] == 9
+    assert as_dict(police["by_service"], "service")["ed"]["contacts"] == 0
+    # Jul-Dec 2024: P5's six July contacts and P6's one on 31 December; windows see only these.
+    import datetime as dt
+
+    half = measures_from_db(tiny_db, scope=Scope(start=dt.date(2024, 7, 1),
+                                                 end=dt.date(2024, 12, 31)))
+    totals = dict(zip(half["totals"]["measure"], half["totals"]["count"]))
+    assert (totals["contacts"], totals["people"], totals["repeat_people"]) == (7, 2, 1)
+    assert list(half["monthly"]["month"]) == [f"2024-{m:02d}" for m in range(7, 13)]
+    assert half["monthly_by_service"]["ambulance"].sum() == 3
+    res = _cli(["counts", str(tiny_db), "--format", "json", "--unsafe-no-disclosure-control",
+                "--agencies", "police,ed", "--period-start", "2024-07-01"])
+    assert res.exit_code == 0
+    doc = json.loads(res.stdout)
+    assert {r["measure"]: r["count"] for r in doc["tables"]["totals"]}["contacts"] == 5
+    assert doc["disclosure_control"]["scope"]["agencies"] == ["ed", "police"]
+    res = _cli(["counts", str(tiny_db), "--period-start", "2025-01-01", "--period-end",
+                "2024-01-01"])
+    assert res.exit_code == 2 and "period" in res.output
