@@ -132,7 +132,10 @@ def attack(rel, policy: DisclosurePolicy) -> dict[tuple, tuple[float, float]]:
         if v is None:
             lo[c], hi[c] = 0.0, math.inf
         else:
-            a, b = math.ceil(v - r / 2), math.ceil(v + r / 2) - 1
+            if policy.rounding == "midpoint6":  # 6m - 3 stands for 6m - 5 .. 6m
+                a, b = (0, 0) if v == 0 else (v - 2, v + 3)
+            else:
+                a, b = math.ceil(v - r / 2), math.ceil(v + r / 2) - 1
             a = max(a, 0)
             if v > 0 and k > 1:
                 a = max(a, k)
@@ -221,9 +224,10 @@ def test_published_values_are_rounded_truth() -> None:
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2, 3])
-@pytest.mark.parametrize("k,r", [(8, 1), (8, 5), (10, 10)])
-def test_differencing_attack_recovers_no_suppressed_cell(seed: int, k: int, r: int) -> None:
-    policy = DisclosurePolicy(suppress_below=k, round_to=r)
+@pytest.mark.parametrize("k,r", [(8, 1), (8, 5), (10, 10), (8, "midpoint6")])
+def test_differencing_attack_recovers_no_suppressed_cell(seed: int, k: int, r) -> None:
+    policy = (DisclosurePolicy(suppress_below=k, rounding="midpoint6") if r == "midpoint6"
+              else DisclosurePolicy(suppress_below=k, round_to=r))
     raw, rel = protected_release(seed, policy)
     bounds = attack(rel, policy)
     assert bounds, "the release has suppressed cells to attack"

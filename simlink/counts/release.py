@@ -33,6 +33,9 @@ DIMENSION = {"totals": "measure", "by_service": "service", "services_used": "n_s
 #: Columns that are not counts (descriptive, or derived after protection).
 NON_COUNT = {"n_services"}
 SHARE_COLUMN = "repeat_contact_share"
+#: Version of the release's JSON/CSV content. 2: table monthly_by_service, "n/a" for a share of
+#: no contacts (text/CSV), release_id / scope / dp_budget_* / rounding in disclosure_control.
+RELEASE_FORMAT = 2
 
 
 @dataclass
@@ -102,6 +105,7 @@ class Release:
             tables[name] = [{k: (None if pd.isna(v) else _plain(v)) for k, v in rec.items()}
                             for rec in df.to_dict("records")]
         return {
+            "release_format": RELEASE_FORMAT,
             "protected": self.protected,
             "status": "PROTECTED" if self.protected else "UNPROTECTED - DO NOT PUBLISH",
             "repeat_rule": {"threshold": self.rule.threshold,
