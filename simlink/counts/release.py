@@ -16,7 +16,7 @@ from typing import Sequence
 import pandas as pd
 
 from simlink.counts.disclosure import (
-    NOT_APPLICABLE, SUPPRESSED_MARK, Additive, DisclosurePolicy, Protected, dp_scale,
+    NOT_APPLICABLE, SUPPRESSED_MARK, Additive, DisclosurePolicy, Protected,
     laplace_error, protect,
 )
 from simlink.counts.ledger import (
