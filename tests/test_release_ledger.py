@@ -20,7 +20,7 @@ from simlink.counts import (
 from simlink.counts.disclosure import laplace_error, midpoint6
 from simlink.counts.ledger import CELLS, DEFAULT_TOTAL_EPSILON, RELEASES
 from simlink.counts.measures import measures_many
-from simlink.counts.release import cells_of, protect_cells, relations
+from simlink.counts.release import cells_of, protect_cells, protect_measures, relations
 
 AGENCIES = ("ambulance", "ed", "mental_health", "police")
 
@@ -208,3 +208,23 @@ def test_midpoint6_release(tmp_path: Path) -> None:
     assert values and all(v == 0 or (v >= 9 and (v - 3) % 6 == 0) for v in values)
     assert "midpoint-6" in " ".join(rel.statement)
     assert json.loads(rel.to_json())["disclosure_control"]["rounding"] == "midpoint6"
+
+
+def test_cells_withheld_for_overlap_cannot_be_worked_out_from_the_release(small_db: Path) -> None:
+    from test_disclosure import attack, recovered
+
+    policy = DisclosurePolicy()
+    settings = [(RepeatRule(5, 365), Scope()), (RepeatRule(6, 365), Scope()),
+                (RepeatRule(4, 180), Scope(agencies=("ed", "mental_health", "police"))),
+                (RepeatRule(5, 180), Scope(start=dt.date(2023, 1, 1), end=dt.date(2023, 12, 31)))]
+    raws = measures_many(small_db, settings)
+    checked = 0
+    for i, j in [(0, 1), (1, 0), (0, 2), (2, 3), (3, 0), (1, 3)]:
+        first = protect_measures(raws[i], policy, settings[i][0])
+        earlier = [EarlierRelease(1, "t0", {}, {c: first.exact_cells[c]
+                                                for c, v in first.published_cells.items()
+                                                if v is not None})]
+        second = protect_measures(raws[j], policy, settings[j][0], earlier=earlier)
+        checked += second.meta["cells_suppressed_for_overlap"]
+        assert recovered(attack(second, policy), policy.suppress_below) == []
+    assert checked > 0
