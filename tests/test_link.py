@@ -101,7 +101,12 @@ def test_output_tables_hold_no_scores_filters_or_values(linked, data):
     assert not leaked, f"{len(leaked)} raw values found in the output"
     metadata = dict(_table(linked, "SELECT key, value FROM run_metadata").values)
     assert json.loads(metadata["schema_fingerprint"]) == data["schema"].fingerprint
-    assert (linked.parent / "linkage.duckdb.charts" / "match_weights.html").stat().st_size > 1000
+    for chart in ("match_weights.html", "m_u_parameters.html"):  # offline: scripts inline
+        page = (linked.parent / "linkage.duckdb.charts" / chart).read_text(encoding="utf-8")
+        assert not re.search(r"<script[^>]+src=", page) and "vegaEmbed" in page
+    estimate = json.loads(metadata["model_error_estimate"])
+    assert estimate["pairs_linked"] > 0 and 0 < estimate["expected_pairwise_precision"] <= 1
+    assert estimate["expected_false_links"] >= 0
 
 
 def test_model_reuse_gives_same_clusters(linked, data):

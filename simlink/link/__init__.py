@@ -153,6 +153,7 @@ def link_files(
                 "backend": backend,
                 "fields_compared": link_model.model_fields(trained_model),
                 "blocking_rules": [f"blk__{b.name}" for b in inputs.schema.blocking],
+                "model_error_estimate": _model_error(scored, threshold),
             }
             counts = dict(phases.counts)
             stats_rows = [("blocked_pairs", counts.get("blocked_pairs", 0)),
@@ -171,6 +172,29 @@ def link_files(
     return LinkResult(output, stats.events, stats.distinct_encodings, persons, threshold, model is None,
                       phases.seconds, counts | {"distinct_encodings": stats.distinct_encodings},
                       model_file, chart_paths)
+
+
+def _model_error(scored, threshold: float) -> dict:
+    """Linkage error as the model itself expects it, over the scored pairs of distinct
+    encodings: among pairs at or above the threshold, sum(1 - p) are expected false links;
+    pairs kept below it hold sum(p) expected missed links (a lower bound: pairs never
+    blocked or dropped below the keep level are not counted)."""
+    sql = f"""SELECT count(*) FILTER (match_probability >= {threshold}),
+                     sum(1 - match_probability) FILTER (match_probability >= {threshold}),
+                     sum(match_probability) FILTER (match_probability < {threshold})"""
+    relation = scored.as_duckdbpyrelation() if hasattr(scored, "as_duckdbpyrelation") else None
+    if relation is None:
+        sdf = scored.as_spark_dataframe()
+        sdf.createOrReplaceTempView("_simlink_scored")
+        row = sdf.sparkSession.sql(sql + " FROM _simlink_scored").collect()[0]
+    else:
+        row = relation.query("_scored", sql + " FROM _scored").fetchall()[0]
+    linked, false_links, missed = int(row[0] or 0), float(row[1] or 0), float(row[2] or 0)
+    return {"source": "Splink match probabilities of the scored pairs (model-based, not "
+                      "measured against truth)",
+            "pairs_linked": linked, "expected_false_links": round(false_links, 1),
+            "expected_pairwise_precision": round(1 - false_links / linked, 4) if linked else None,
+            "expected_missed_links_among_scored_pairs": round(missed, 1)}
 
 
 def _pairs_above(scored, threshold: float) -> int:

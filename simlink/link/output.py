@@ -101,12 +101,13 @@ def write_model_file(path: Path, model: dict, fingerprint: str) -> None:
 
 
 def write_charts(linker, folder: Path) -> list[Path]:
-    """Splink's match-weights and m/u charts as standalone HTML for the reviewer."""
+    """Splink's match-weights and m/u charts as standalone HTML for the reviewer, with the
+    vega scripts Splink ships written inline: a linkage unit is often offline."""
     folder.mkdir(exist_ok=True)
     written = []
     for name, make in (("match_weights", linker.visualisations.match_weights_chart),
                        ("m_u_parameters", linker.visualisations.m_u_parameters_chart)):
         path = folder / f"{name}.html"
-        make().save(str(path))
+        path.write_text(make().to_html(inline=True), encoding="utf-8")
         written.append(path)
     return written
