@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from simlink.counts import DisclosurePolicy, release, write_report
+from simlink.cli.options import output_option
 from simlink.errors import OutputExistsError
 
 UNSAFE_WARNING = ("WARNING: --unsafe-no-disclosure-control: these are EXACT counts with no "
@@ -18,8 +18,7 @@ UNSAFE_WARNING = ("WARNING: --unsafe-no-disclosure-control: these are EXACT coun
 @click.argument("linkage_db", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table",
               show_default=True, help="Output format.")
-@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
-              help="Write the release to this file instead of standard output.")
+@output_option("Write the release to this file instead of standard output.")
 @click.option("--overwrite", is_flag=True, help="Replace an existing output file.")
 @click.option("--report", "report_dir", type=click.Path(file_okay=False, path_type=Path),
               help="Also write charts (PNG) and report.html to this folder.")
@@ -46,6 +45,8 @@ def counts(linkage_db: Path, fmt: str, output: Path | None, overwrite: bool,
     Every published count goes through disclosure control (suppression of small counts,
     secondary suppression, rounding; optional differential privacy).
     """
+    from simlink.counts import DisclosurePolicy, release, write_report
+
     if unsafe:
         click.secho(UNSAFE_WARNING, err=True, fg="red", bold=True)
         policy = DisclosurePolicy.unsafe()

@@ -24,7 +24,7 @@ from simlink.link.comparisons import DiceAtThresholds
 from simlink.link.load import LoadStats, check_inputs, load
 from simlink.link.output import check_output, sidecars, write_charts, write_database, write_model_file
 
-DEFAULT_THRESHOLD = 0.95
+from simlink.defaults import DEFAULT_THRESHOLD  # defined where the CLI can read it without DuckDB
 
 __all__ = ["DEFAULT_THRESHOLD", "DiceAtThresholds", "LinkResult", "link_files", "read_model_file"]
 
