@@ -37,13 +37,23 @@ def schema() -> None:
 
 @schema.command("show")
 @click.argument("path", required=False, type=click.Path(dir_okay=False, path_type=Path))
-def schema_show(path: Path | None) -> None:
-    """Print the schema with every default filled in, and its fingerprint."""
-    from simlink.schema import load_schema
+@click.option("--format", "fmt", type=click.Choice(["toml", "json"]), default="toml", show_default=True,
+              help="toml: a schema file 'schema check' and '--schema' read back (fingerprint as a "
+                   "comment); json: the JSON document, then a 'fingerprint: ...' line (the earlier "
+                   "output, for scripts that parse it).")
+def schema_show(path: Path | None, fmt: str) -> None:
+    """Print the schema with every default filled in, and its fingerprint.
+
+    Save it, edit it and pass it back: simlink schema show > my.toml; simlink schema check my.toml
+    """
+    from simlink.schema import load_schema, schema_toml
 
     loaded = load_schema(path)
-    click.echo(json.dumps(loaded.to_dict(), indent=2))
-    click.echo(f"fingerprint: {loaded.fingerprint}")
+    if fmt == "json":
+        click.echo(json.dumps(loaded.to_dict(), indent=2))
+        click.echo(f"fingerprint: {loaded.fingerprint}")
+    else:
+        click.echo(schema_toml(loaded), nl=False)
 
 
 @schema.command("check")
