@@ -50,3 +50,14 @@ def test_encode_needs_the_secret_exactly_once(agency_csv: Path, key_file: Path, 
         with pytest.raises(simlink.SimlinkError, match="either key_file or secret"):
             simlink.encode_file(agency_csv, tmp_path / "x.parquet", agency="police", **kwargs)
     assert not (tmp_path / "x.parquet").exists()
+
+
+def test_api_reference_is_generated_from_the_current_docstrings() -> None:
+    import importlib.util
+
+    root = Path(simlink.__file__).parent.parent
+    spec = importlib.util.spec_from_file_location("make_api", root / "docs" / "make_api.py")
+    make_api = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(make_api)
+    assert (root / "docs" / "api.md").read_text(encoding="utf-8") == make_api.render(), \
+        "docs/api.md is stale: run python docs/make_api.py"
