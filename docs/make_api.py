@@ -21,7 +21,7 @@ SECTIONS = {
     "Agency side (with the secret)": ["encode_file", "EncodeSummary", "read_manifest"],
     "Linkage unit (no secret)": ["link_files", "LinkResult", "load_encodings", "read_model_file",
                                  "DiceAtThresholds", "DEFAULT_THRESHOLD"],
-    "Counts (disclosure control by default)": ["release", "write_report", "Release", "DisclosurePolicy"],
+    "Counts (disclosure control by default)": ["release", "write_report", "Release", "DisclosurePolicy", "protect"],
     "Review: synthetic truth, evaluation, audit, demo": ["synthesise", "SynthConfig", "write_synth", "read_truth",
                                                          "evaluate_files", "LinkageQuality", "audit_file",
                                                          "AuditReport", "run_demo"],

@@ -49,6 +49,7 @@ _LAZY = {
     "write_report": "simlink.counts",
     "Release": "simlink.counts",
     "DisclosurePolicy": "simlink.counts",
+    "protect": "simlink.counts",
     # review: synthetic truth, evaluation, audit, demo
     "synthesise": "simlink.api",
     "SynthConfig": "simlink.synth",
@@ -83,7 +84,7 @@ if TYPE_CHECKING:  # what type checkers and editors see; never run
     from simlink.agency.keys import generate_key_file, read_key_file
     from simlink.api import encode_file, synthesise
     from simlink.audit import AuditReport, audit_file
-    from simlink.counts import DisclosurePolicy, Release, release, write_report
+    from simlink.counts import DisclosurePolicy, Release, protect, release, write_report
     from simlink.defaults import DEFAULT_THRESHOLD
     from simlink.demo import run_demo
     from simlink.evaluate import LinkageQuality, evaluate_files
