@@ -110,3 +110,11 @@ def test_evaluate_json_to_file_and_old_bare_flag(tmp_path: Path) -> None:
     assert bare.exit_code == 0 and json.loads(bare.output) == json.loads(target.read_text())
     dash = runner.invoke(main, ["evaluate", str(perfect), "--truth", str(truth), "--json", "-"])
     assert json.loads(dash.output) == json.loads(target.read_text())
+
+
+@pytest.mark.parametrize("spelling", ["--out-dir", "--out"])
+def test_demo_folder_option_both_spellings(tmp_path: Path, spelling: str) -> None:
+    (tmp_path / "kept.txt").write_text("someone's file")
+    result = CliRunner().invoke(main, ["demo", spelling, str(tmp_path), "--people", "60"])
+    assert result.exit_code == 2 and str(tmp_path) in result.output and "not empty" in result.output
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["kept.txt"]
