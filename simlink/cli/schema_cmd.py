@@ -14,7 +14,7 @@ from simlink.cli.options import output_option
 @click.argument("out", required=False, type=click.Path(dir_okay=False, path_type=Path))
 @output_option("Key file to write (same as the positional OUT).")
 def keygen(out: Path | None, output: Path | None) -> None:
-    """Write a new random 256-bit secret to OUT (mode 0600; never overwrites).
+    """Write a new random 256-bit secret to -o FILE (or OUT; mode 0600; never overwrites).
 
     Share it with the other agencies only, by a secure channel; the linkage unit must
     never receive it.
