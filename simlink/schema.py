@@ -371,6 +371,15 @@ def load_schema(path: str | Path | None = None) -> Schema:
     return schema_from_dict(doc, source)
 
 
+def schema_toml(schema: Schema) -> str:
+    """The schema as a TOML file that :func:`load_schema` reads back to the same fingerprint."""
+    from simlink.toml_text import dumps
+
+    header = ("# simlink linkage schema, every default filled in (keys: docs/schema.md).\n"
+              f"# fingerprint: {schema.fingerprint}\n")
+    return header + dumps(schema.to_dict())
+
+
 def schema_from_json(text: str, source: str) -> Schema:
     """Rebuild a schema stored in an encoded file's manifest."""
     return schema_from_dict(json.loads(text), source)

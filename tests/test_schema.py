@@ -74,7 +74,7 @@ def test_invalid_schemas_are_explained(mutate, message: str) -> None:
 
 def test_schema_cli_show_and_check(tmp_path: Path) -> None:
     runner = CliRunner()
-    shown = runner.invoke(main, ["schema", "show"])
+    shown = runner.invoke(main, ["schema", "show", "--format", "json"])
     assert shown.exit_code == 0
     body, fingerprint_line = shown.output.rsplit("\n", 2)[0], shown.output.strip().splitlines()[-1]
     assert json.loads(body)["name"] == "simlink-default-v2"
@@ -110,3 +110,32 @@ def test_custom_schema_maps_other_column_names(tmp_path: Path, key_file: Path) -
     from simlink.agency.encode import read_manifest
 
     assert read_manifest(out)["schema_fingerprint"] == load_schema().fingerprint
+
+
+def test_schema_show_prints_toml_that_check_reads_back(tmp_path: Path) -> None:
+    runner = CliRunner()
+    shown = runner.invoke(main, ["schema", "show"])
+    assert shown.exit_code == 0
+    saved = tmp_path / "shown.toml"
+    saved.write_text(shown.output, encoding="utf-8")
+    fingerprint = load_schema().fingerprint
+    assert f"# fingerprint: {fingerprint}" in shown.output
+    checked = runner.invoke(main, ["schema", "check", str(saved)])
+    assert checked.exit_code == 0 and checked.output.strip().endswith(f"fingerprint {fingerprint}")
+    assert load_schema(saved) == load_schema()
+
+
+def test_edited_schema_round_trips_through_toml(tmp_path: Path) -> None:
+    from simlink.schema import schema_toml
+
+    doc = _default_doc()
+    doc["name"] = 'agency "copy" — naïve\\tab\x7f'
+    doc["record"]["service"] = "svc"
+    doc["fields"][0]["column"] = "forename"
+    doc["fields"][2]["hardening"] = {"blip_epsilon": 2.5, "xor_fold": True}
+    original = schema_from_dict(doc, "edited")
+    path = tmp_path / "edited.toml"
+    path.write_text(schema_toml(original), encoding="utf-8")
+    again = load_schema(path)
+    assert again == original and again.fingerprint == original.fingerprint
+    assert again.fingerprint != load_schema().fingerprint

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import click
 
-from simlink.counts import DisclosurePolicy, Scope, release, write_report
-from simlink.counts.ledger import DEFAULT_TOTAL_EPSILON
+from simlink.cli.options import output_option
+from simlink.defaults import DEFAULT_TOTAL_EPSILON
 from simlink.errors import OutputExistsError, SimlinkError
 
 UNSAFE_WARNING = ("WARNING: --unsafe-no-disclosure-control: these are EXACT counts with no "
@@ -19,8 +19,7 @@ UNSAFE_WARNING = ("WARNING: --unsafe-no-disclosure-control: these are EXACT coun
 @click.argument("linkage_db", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table",
               show_default=True, help="Output format.")
-@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
-              help="Write the release to this file instead of standard output.")
+@output_option("Write the release to this file instead of standard output.")
 @click.option("--overwrite", is_flag=True, help="Replace an existing output file.")
 @click.option("--report", "report_dir", type=click.Path(file_okay=False, path_type=Path),
               help="Also write charts (PNG) and report.html to this folder.")
@@ -70,6 +69,8 @@ def counts(linkage_db: Path, fmt: str, output: Path | None, overwrite: bool,
     is recorded in the database's release ledger and checked against the earlier ones; DP
     releases spend the database's epsilon budget.
     """
+    from simlink.counts import DisclosurePolicy, Scope, release, write_report
+
     if unsafe:
         click.secho(UNSAFE_WARNING, err=True, fg="red", bold=True)
         policy = DisclosurePolicy.unsafe()

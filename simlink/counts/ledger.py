@@ -25,7 +25,7 @@ import pandas as pd
 from simlink.errors import SimlinkError
 
 #: Total epsilon a linkage database may spend on DP releases unless changed (--dp-budget).
-DEFAULT_TOTAL_EPSILON = 2.0
+from simlink.defaults import DEFAULT_TOTAL_EPSILON  # noqa: E402  (light constant, shown in CLI help)
 RELEASES = "simlink_releases"
 CELLS = "simlink_release_cells"
 BUDGET = "simlink_dp_budget"

@@ -21,12 +21,13 @@ from simlink import __version__
 from simlink.errors import SchemaError
 from simlink.link import model as link_model
 from simlink.link.comparisons import DiceAtThresholds
-from simlink.link.load import LoadStats, check_inputs, load
-from simlink.link.output import check_output, sidecars, write_charts, write_database, write_model_file
+from simlink.link.load import LoadStats, check_inputs, load, load_encodings
+from simlink.link.output import (check_output, model_meta_path, sidecars, write_charts, write_database,
+                                 write_model_file)
 
-DEFAULT_THRESHOLD = 0.95
+from simlink.defaults import DEFAULT_THRESHOLD  # defined where the CLI can read it without DuckDB
 
-__all__ = ["DEFAULT_THRESHOLD", "DiceAtThresholds", "LinkResult", "link_files", "read_model_file"]
+__all__ = ["DEFAULT_THRESHOLD", "DiceAtThresholds", "LinkResult", "link_files", "load_encodings", "read_model_file"]
 
 
 @dataclass
@@ -52,19 +53,33 @@ class LinkResult:
 
 
 def read_model_file(path: str | Path, fingerprint: str | None = None) -> dict:
-    """The Splink model inside a model file written by ``link`` (or a plain Splink JSON)."""
+    """The Splink model in a model file written by ``link`` (or any Splink settings JSON).
+
+    With ``fingerprint``, refuse a model whose simlink metadata (``*.model.simlink.json``
+    beside it, or inside a format-1 file) names another schema. A plain Splink JSON without
+    metadata is accepted; the fields it compares are still checked against the inputs.
+    """
     path = Path(path)
     if not path.exists():
         raise SchemaError("model file not found", path=path)
+    doc = _read_json(path)
+    if isinstance(doc, dict) and "splink" in doc:  # model format 1: metadata and model in one file
+        found = doc.get("schema_fingerprint")
+        doc = doc["splink"]
+    else:
+        meta_path = model_meta_path(path)
+        meta = _read_json(meta_path) if meta_path.exists() else {}
+        found = meta.get("schema_fingerprint", fingerprint) if isinstance(meta, dict) else None
+    if fingerprint is not None and found != fingerprint:
+        raise SchemaError("model was trained on encodings of a different schema (fingerprints differ)", path=path)
+    return link_model.parse_model(json.dumps(doc), str(path))
+
+
+def _read_json(path: Path):
     try:
-        doc = json.loads(path.read_text(encoding="utf-8"))
+        return json.loads(path.read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError):
         raise SchemaError("model file is not JSON (expected a model saved by 'simlink link')", path=path) from None
-    if isinstance(doc, dict) and "splink" in doc:
-        if fingerprint is not None and doc.get("schema_fingerprint") != fingerprint:
-            raise SchemaError("model was trained on encodings of a different schema (fingerprints differ)", path=path)
-        doc = doc["splink"]
-    return link_model.parse_model(json.dumps(doc), str(path))
 
 
 def _connect(memory_limit: str, threads: int | None, temp_dir: str) -> duckdb.DuckDBPyConnection:

@@ -133,3 +133,18 @@ def load(con: duckdb.DuckDBPyConnection, inputs: LinkInputs) -> LoadStats:
     stats.events_by_agency = dict(con.execute(
         "SELECT agency, count(*) FROM link_events GROUP BY agency ORDER BY agency").fetchall())
     return stats
+
+
+def load_encodings(paths: list[str | Path], con: duckdb.DuckDBPyConnection | None = None) -> duckdb.DuckDBPyConnection:
+    """Encoded files as the table a saved simlink model scores, for use with plain Splink.
+
+    Creates ``link_encodings`` in ``con`` (a new in-memory database if None): one row per
+    distinct encoding, with ``enc_id`` (Splink's unique id), per field ``<field>__w<i>``
+    (filter as 64-bit words), ``<field>__pop`` (popcount) and ``fh__<field>`` (filter hash),
+    and per blocking key ``blk__<name>``. The temporary ``link_events`` maps each event
+    (agency, record_id, service, contact_date) to its ``enc_id``. The files are checked as
+    ``simlink link`` checks them (same schema, same key, one file per agency).
+    """
+    con = con if con is not None else duckdb.connect(":memory:")
+    load(con, check_inputs(list(paths)))
+    return con
