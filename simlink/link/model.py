@@ -88,7 +88,8 @@ def register_encodings(db_api, backend: str, con: duckdb.DuckDBPyConnection):
 
 def used_fields(con: duckdb.DuckDBPyConnection, schema: Schema) -> list[str]:
     """Fields with at least one value among the encodings (an all-missing field cannot train)."""
-    checks = ", ".join(f"count(*) FILTER (WHERE {f.name}__pop > 0)" for f in schema.fields)
+    checks = ", ".join("count(*) FILTER (WHERE " + " OR ".join(f"{c.prefix}__pop > 0" for c in f.copies) + ")"
+                       for f in schema.fields)
     counts = con.execute(f"SELECT {checks} FROM link_encodings").fetchall()[0]
     return [f.name for f, n in zip(schema.fields, counts) if n > 0]
 
@@ -122,7 +123,7 @@ def estimate_prior(linker, schema: Schema, fields: list[str], options: TrainOpti
     and the estimate is 0, which Splink cannot take a logarithm of.
     """
     for rules, label in ((link_settings.prior_rules(schema, fields), None),
-                         (loose_prior_rules(fields), "two identical fields")):
+                         (loose_prior_rules(schema, fields), "two identical fields")):
         if not rules:
             continue
         linker.training.estimate_probability_two_random_records_match(rules, recall=options.prior_recall)
@@ -135,8 +136,10 @@ def estimate_prior(linker, schema: Schema, fields: list[str], options: TrainOpti
     notes.append(f"prior: no rule found a pair; assumed one true match per encoding ({fallback:.3g})")
 
 
-def loose_prior_rules(fields: list[str]) -> list[str]:
+def loose_prior_rules(schema: Schema, fields: list[str]) -> list[str]:
     """Any two of the main identifiers identical: for data where the strict rules find nothing."""
+    if any(link_settings.is_scoped(f) for f in schema.fields):
+        return []  # format 2's own rules are already two identical whole-value tokens
     core = [n for n in ("given_name", "family_name", "date_of_birth", "postcode") if n in fields] or fields[:3]
     return [f"l.{hash_column(a)} = r.{hash_column(a)} AND l.{hash_column(b)} = r.{hash_column(b)}"
             for i, a in enumerate(core) for b in core[i + 1:]]
@@ -145,12 +148,13 @@ def loose_prior_rules(fields: list[str]) -> list[str]:
 def _rule_label(rule) -> str:
     """Field names a training pass blocks on (column names only, never values)."""
     sql = rule.get_blocking_rule("duckdb").blocking_rule_sql
-    names = sorted(set(re.findall(r"fh__(\w+)", sql)))
+    names = sorted(set(re.findall(r"l\.\"?(?:fh__|eq__|blk__)?(\w+?)\"?\s*=", sql)))
     return " + ".join(names) or "its rule"
 
 
 def train(linker, schema: Schema, fields: list[str], options: TrainOptions, phases: Phases,
-          backend: str = "duckdb", *, distinct: int = 0, notes: list[str] | None = None) -> None:
+          backend: str = "duckdb", con: duckdb.DuckDBPyConnection | None = None, *, distinct: int = 0,
+          notes: list[str] | None = None) -> None:
     """Prior, u and m; a training pass the data cannot support is skipped with a note."""
     from splink.internals.exceptions import EMTrainingException
 
@@ -160,6 +164,8 @@ def train(linker, schema: Schema, fields: list[str], options: TrainOptions, phas
     chunks = options.u_chunks or (1 if backend == "spark" else 10)
     linker.training.estimate_u_using_random_sampling(max_pairs=options.u_max_pairs, seed=options.seed,
                                                      num_chunks=chunks)
+    if con is not None:
+        _scoped_u(linker, schema, fields, options, con)
     trained = 0
     for rule in link_settings.em_blocking_rules(schema, fields):
         # Splink's training session edits the linker's settings in place before it can fail
@@ -176,6 +182,26 @@ def train(linker, schema: Schema, fields: list[str], options: TrainOptions, phas
     if trained == 0:
         notes.append("no training pass could run: m probabilities are Splink's defaults")
     phases.timed("train", started)
+
+
+def _scoped_u(linker, schema: Schema, fields: list[str], options: TrainOptions,
+              con: duckdb.DuckDBPyConnection) -> None:
+    """Format 2: u of the comparisons compared only inside scopes (see :mod:`simlink.link.scoped_u`)."""
+    from simlink.agency.encode import block_column
+    from simlink.link import scoped_u
+
+    creators = link_settings.comparisons(schema, fields)
+    conditional = [c.create_output_column_name() for c in creators if link_settings.is_conditional(c)]
+    if not conditional:
+        return
+    comparisons = [c.get_comparison("duckdb") for c in creators]
+    names = {f.name: ("names" if link_settings.name_pair(schema, fields) and f.normaliser == "person_name"
+                      else f.name) for f in schema.fields}
+    scope_keys = sorted({c.scope for f in schema.fields if f.name in fields for c in f.copies if c.scope})
+    scopes = {block_column(k): {names[p.split(":")[0]] for p in schema.blocking_key(k).parts} for k in scope_keys}
+    scoped_u.apply(linker, scoped_u.estimate(con, comparisons, conditional, scopes,
+                                             link_settings.prior_rules(schema, fields),
+                                             max_pairs=int(options.u_max_pairs), seed=options.seed))
 
 
 def block(linker, phases: Phases) -> None:

@@ -25,10 +25,21 @@ def sidecars(output: Path) -> tuple[Path, Path]:
     return output.with_name(output.name + ".model.json"), output.with_name(output.name + ".charts")
 
 
+def model_meta_path(model_file: Path) -> Path:
+    """simlink's note beside a model file (``x.model.json`` -> ``x.model.simlink.json``).
+
+    Splink refuses settings with keys it does not know, so the schema fingerprint and
+    versions cannot live inside the model file if plain Splink is to read it.
+    """
+    stem = model_file.name[:-5] if model_file.name.endswith(".json") else model_file.name
+    return model_file.with_name(stem + ".simlink.json")
+
+
 def check_output(output: Path, overwrite: bool) -> None:
-    """Refuse to replace the database, its model file or its charts unless told to."""
+    """Refuse to replace the database, its model files or its charts unless told to."""
     if not overwrite:
-        for path in (output, *sidecars(output)):
+        model_file, charts = sidecars(output)
+        for path in (output, model_file, model_meta_path(model_file), charts):
             if path.exists():
                 raise OutputExistsError("output already exists (use --overwrite to replace it)", path=path)
     outputs.check_target(output)
@@ -98,20 +109,33 @@ def write_database(con: duckdb.DuckDBPyConnection, output: Path, clusters_table:
     return stats
 
 
-def write_model_file(path: Path, model: dict, fingerprint: str) -> None:
-    outputs.write_text(path, json.dumps({"simlink_model": 1, "schema_fingerprint": fingerprint, "splink": model},
-                                        indent=1, sort_keys=True))
+MODEL_FORMAT = 2  # 1: {"simlink_model": 1, "schema_fingerprint", "splink": {...}} in one file
+
+
+def write_model_file(path: Path, model: dict, fingerprint: str) -> Path:
+    """Write Splink's own settings JSON to ``path`` (``Linker(table, path)`` reads it) and
+    simlink's metadata beside it; returns the metadata file."""
+    from importlib.metadata import version
+
+    from simlink import __version__
+
+    outputs.write_text(path, json.dumps(model, indent=1, sort_keys=True))
+    meta = model_meta_path(path)
+    outputs.write_text(meta, json.dumps({"simlink_model": MODEL_FORMAT, "model_file": path.name,
+                                         "schema_fingerprint": fingerprint, "simlink_version": __version__,
+                                         "splink_version": version("splink")}, indent=1, sort_keys=True))
+    return meta
 
 
 def write_charts(linker, folder: Path) -> list[Path]:
-    """Splink's match-weights and m/u charts as standalone HTML for the reviewer."""
+    """Splink's match-weights and m/u charts as standalone HTML for the reviewer, with the
+    vega scripts Splink ships written inline: a linkage unit is often offline."""
     outputs.check_target(folder, folder_ok=True)
     folder.mkdir(exist_ok=True)
     written = []
     for name, make in (("match_weights", linker.visualisations.match_weights_chart),
                        ("m_u_parameters", linker.visualisations.m_u_parameters_chart)):
         path = folder / f"{name}.html"
-        with outputs.writing(path) as partial:
-            make().save(str(partial), format="html")
+        outputs.write_text(path, make().to_html(inline=True))
         written.append(path)
     return written
