@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 
+from simlink import outputs
 from simlink.cli.options import json_option, write_json
 
 
@@ -23,10 +24,12 @@ def audit(encoded: Path, reference: Path | None, truth: Path | None, json_out: P
     """Attack ENCODED as an outsider would (no key) and print the re-identification risk."""
     from simlink.audit import audit_file
 
+    if json_out is not None and str(json_out) != "-":
+        outputs.check_target(json_out)
     report = audit_file(encoded, reference, truth)
-    click.echo(report.text())
-    if json_out is not None:
+    if json_out is not None:  # the file first: a failure to write it prints no report before its error
         write_json(json_out, report.to_dict())
+    click.echo(report.text())
     if fail_on_risk and report.passes is False:
         raise SystemExit(1)
 

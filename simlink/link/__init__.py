@@ -44,6 +44,7 @@ class LinkResult:
     counts: dict[str, int] = field(default_factory=dict)
     model_file: Path | None = None
     charts: list[Path] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # what training left out or assumed
 
     def line(self) -> str:
         total = sum(self.seconds.values())
@@ -143,9 +144,11 @@ def link_files(
                 if missing:
                     raise SchemaError("model compares fields that the encoded files do not have")
             linker = link_model.build_linker(db_api, table, inputs.schema, fields, model)
+            notes = [f"field {f.name} left out of the model: no usable values in any input"
+                     for f in inputs.schema.fields if f.name not in fields]
             if model is None:
                 link_model.train(linker, inputs.schema, fields, train_options or link_model.TrainOptions(), phases,
-                                 backend, con=con)
+                                 backend, con=con, distinct=stats.distinct_encodings, notes=notes)
             link_model.block(linker, phases)
             scored = link_model.predict(linker, min(threshold, keep_probability or threshold), phases)
             clusters = link_model.cluster(linker, scored, threshold, phases)
@@ -167,6 +170,7 @@ def link_files(
                 "model_reused": model is not None,
                 "backend": backend,
                 "fields_compared": link_model.model_fields(trained_model),
+                "training_notes": notes,
                 "blocking_rules": [f"blk__{b.name}" for b in inputs.schema.blocking],
                 "model_error_estimate": _model_error(scored, threshold),
             }
@@ -186,7 +190,7 @@ def link_files(
     persons = dict(written_stats)["persons"]
     return LinkResult(output, stats.events, stats.distinct_encodings, persons, threshold, model is None,
                       phases.seconds, counts | {"distinct_encodings": stats.distinct_encodings},
-                      model_file, chart_paths)
+                      model_file, chart_paths, notes)
 
 
 def _model_error(scored, threshold: float) -> dict:
