@@ -171,10 +171,12 @@ class Attacker:
         grown = np.where(has, components(self.corpus.rows, keys), -1)
         # Groups: the class's modal year when it stays within one, else the national list.
         per_class = _modal_year(grown, self.year)
-        group = np.where(grown >= 0, grown, -1)
+        year_of_class = np.full(int(grown.max()) + 2, -1, np.int64)
+        year_of_class[list(per_class)] = list(per_class.values())
+        group = np.where(grown >= 0, year_of_class[grown], -1)
         first = views[0]
         class_pop = _class_values(grown, first.pop)
-        guesses = align(grown, group, self.persons, self.reference, field_name, per_class, class_pop,
+        guesses = align(grown, group, self.persons, self.reference, field_name, self.year_groups, class_pop,
                         predicted[first.group.name], self.options)
         return Guesses("chaining", field_name, guesses,
                        {"classes": int(len(np.unique(grown[grown >= 0]))), "copies": len(views)})
