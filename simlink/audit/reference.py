@@ -104,10 +104,16 @@ def read_reference(path: str | Path | None = None) -> Reference:
         if year and not year.isdigit():
             raise InputError("year_of_birth must be a year or empty", path=path, row=row_number, column="year_of_birth")
         for target in ([field_name] if field_name else NAME_FIELDS):
-            if year:  # a list by year of birth; the national list is their sum
+            if year:  # a list by year of birth
                 table = yearly[target].setdefault(int(year), {})
                 table[row["name"]] = table.get(row["name"], 0.0) + frequency
-            counts[target][row["name"]] = counts[target].get(row["name"], 0.0) + frequency
+            else:
+                counts[target][row["name"]] = counts[target].get(row["name"], 0.0) + frequency
+    for target in NAME_FIELDS:  # only lists by year: the national list is their sum
+        if not counts[target]:
+            for table in yearly[target].values():
+                for name, frequency in table.items():
+                    counts[target][name] = counts[target].get(name, 0.0) + frequency
     fields = {f: normalise_counts(c) for f, c in counts.items() if c}
     if not fields:
         raise InputError("reference file has no names", path=path)
@@ -122,12 +128,9 @@ def write_reference(reference: Reference, path: str | Path) -> Path:
         writer = csv.writer(handle)
         writer.writerow(["name", "frequency", "field", "year_of_birth"])
         for f in NAME_FIELDS:
-            years = reference.by_year.get(f)
-            if years:
-                for year, names in sorted(years.items()):
-                    writer.writerows([n, f"{p:.9g}", f, year] for n, p in names.items())
-            else:
-                writer.writerows([n, f"{p:.9g}", f, ""] for n, p in reference.names(f).items())
+            writer.writerows([n, f"{p:.9g}", f, ""] for n, p in reference.names(f).items())
+            for year, names in sorted(reference.by_year.get(f, {}).items()):
+                writer.writerows([n, f"{p:.9g}", f, year] for n, p in names.items())
     return path
 
 

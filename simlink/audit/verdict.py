@@ -61,6 +61,7 @@ class Verdict:
     files: int
     reference: str
     schema: str
+    assume_year: bool = True
     rates: dict = field(default_factory=dict)  # field -> subset -> {"records": n, attack: rate, ...}
     baselines: dict = field(default_factory=dict)  # field -> subset -> baselines
     strongest: dict = field(default_factory=dict)  # field -> subset -> (attack, rate)
@@ -68,19 +69,25 @@ class Verdict:
     structure: dict = field(default_factory=dict)
     details: list = field(default_factory=list)
     notes: list = field(default_factory=list)
+    preamble: list = field(default_factory=list)  # lines printed first (today's single-file report)
 
     @property
     def measured(self) -> bool:
         return self.records >= MIN_RECORDS and bool(self.strongest)
 
+    def blind(self, field_name: str, subset: str) -> float:
+        """The blind guess the bar is set from: the better of the national and (when the
+        attacker is assumed to know birth years) the by-year guess — the file must add
+        less than the bar to what the attacker has without it."""
+        base = self.baselines[field_name][subset]
+        return max(base["blind"], base["blind_by_year"]) if self.assume_year else base["blind"]
+
+    def judged(self) -> list[tuple[str, str, str, float, float]]:
+        """(field, subset, attack, rate, blind) for the strongest attack of every cell."""
+        return [(f, s, a, r, self.blind(f, s)) for f, d in self.strongest.items() for s, (a, r) in d.items()]
+
     def failures(self) -> list[tuple[str, str, str, float, float]]:
-        out = []
-        for f, subsets in self.strongest.items():
-            for subset, (attack, rate) in subsets.items():
-                blind = self.baselines[f][subset]["blind"]
-                if rate > blind + BAR_POINTS:
-                    out.append((f, subset, attack, rate, blind))
-        return out
+        return [j for j in self.judged() if j[3] > j[4] + BAR_POINTS]
 
     @property
     def passes(self) -> bool | None:
@@ -92,9 +99,7 @@ class Verdict:
                     "records say nothing (audit all agencies' files together)")
         if not self.strongest:
             return "audit: NOT MEASURED — give --truth (the inputs that were encoded) to score the attacks"
-        worst = max(((f, s, a, r, self.baselines[f][s]["blind"]) for f, d in self.strongest.items()
-                     for s, (a, r) in d.items()), key=lambda x: x[3] - x[4])
-        f, subset, attack, rate, blind = (self.failures() or [worst])[0] if self.failures() else worst
+        f, subset, attack, rate, blind = max(self.judged(), key=lambda j: j[3] - j[4])
         label = f.replace("_name", " names")
         who = "" if subset == "all" else f" of people with {subset}"
         status = "PASS" if not self.failures() else "FAIL"
@@ -103,6 +108,8 @@ class Verdict:
 
     def to_dict(self) -> dict:
         return {"verdict": self.line(), "passes": self.passes, "bar_points": BAR_POINTS, "records": self.records,
+                "assume_year": self.assume_year,
+                "judged": [dict(zip(("field", "subset", "attack", "rate", "blind"), j)) for j in self.judged()],
                 "files": self.files, "reference": self.reference, "schema": self.schema, "rates": self.rates,
                 "baselines": self.baselines,
                 "strongest": {f: {s: {"attack": a, "rate": r} for s, (a, r) in d.items()}
@@ -112,6 +119,7 @@ class Verdict:
     def text(self) -> str:
         lines = [f"simlink audit (linkage unit's view): {self.records:,} records in {self.files} file(s), "
                  f"schema '{self.schema}', list: {self.reference}"]
+        lines[:0] = self.preamble
         for f, subsets in self.rates.items():
             for subset, rates in subsets.items():
                 base = self.baselines[f][subset]
@@ -123,9 +131,9 @@ class Verdict:
         if self.census:
             c = self.census
             lines.append(f"identical encodings: {c['share_in_groups_ge_k']:.2%} of records share theirs with >= "
-                         f"{c['k'] - 1} others in their file; {c['share_cross_file']:.2%} have one in another file; "
+                         f"{c['k'] - 1} others in their file; {c['share_in_other_file']:.2%} have one in another file; "
                          f"of those, named by the strongest attack: {c.get('named_in_groups', 0):.2%} / "
-                         f"{c.get('named_cross_file', 0):.2%}")
+                         f"{c.get('named_in_other_file', 0):.2%}")
         lines += [f"note: {n}" for n in self.notes]
         lines.append(self.line())
         return "\n".join(lines)
@@ -139,7 +147,7 @@ def census(record_hash: np.ndarray, file: np.ndarray, k: int = FREQUENT) -> tupl
     files_per_hash = frame.groupby("h")["f"].transform("nunique").to_numpy()
     in_groups, cross = within >= k, files_per_hash >= 2
     sizes = frame.groupby(["f", "h"]).size()
-    doc = {"k": k, "share_in_groups_ge_k": float(in_groups.mean()), "share_cross_file": float(cross.mean()),
+    doc = {"k": k, "share_in_groups_ge_k": float(in_groups.mean()), "share_in_other_file": float(cross.mean()),
            "largest_group": int(sizes.max()) if len(sizes) else 0,
            "distinct_share": float(len(sizes) / max(len(frame), 1))}
     return doc, in_groups, cross
