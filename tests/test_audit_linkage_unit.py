@@ -93,6 +93,18 @@ def test_chaining_grows_classes_and_names_above_blind(audited):
     assert family >= verdict.blind("family_name", "all") + MARGIN / 2
 
 
+def test_split_tokens_give_family_classes_across_birth_years(audited):
+    """v1 mixes a token's parts with the public splitmix64: (family soundex, year) splits into a
+    soundex class over all years, which with the popcount names family names."""
+    name, expectation, _, _, verdict = audited
+    if expectation != "breaks":
+        assert verdict.rates["family_name"]["all"].get("token_split", 0.0) <= verdict.blind("family_name", "all") + BAR_POINTS
+        return
+    split = verdict.structure["token_split"]["family_dob_year"]
+    assert split["years_aligned"] >= split["years"] // 2
+    assert verdict.rates["family_name"]["all"]["token_split"] >= verdict.blind("family_name", "all") + 2 * MARGIN
+
+
 def test_balancing_is_undone_and_salt_groups_are_pure(audited):
     name, expectation, corpus, truth, verdict = audited
     if expectation != "breaks":

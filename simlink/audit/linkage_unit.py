@@ -24,6 +24,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
+import pandas as pd
+import pyarrow as pa
+
+from simlink.agency.blocking import derive_array
 
 from simlink.agency.bloom import unpack
 from simlink.audit.align import AlignOptions, align, popcount_guess
@@ -32,6 +36,7 @@ from simlink.audit.own_key import encode_list
 from simlink.audit.reference import NAME_FIELDS, Reference
 from simlink.audit.similarity import clusters
 from simlink.audit.structure import components, salt_groups, unbalance
+from simlink.audit.token_split import split_classes, split_keys
 
 DICE_CUTS = (0.6, 0.7, 0.8, 0.9, 0.95)
 MAX_LIST = 3000
@@ -131,6 +136,38 @@ class Attacker:
                     {**copy, "tolerance": tolerance}))
             out.extend(self._similarity(view, field_name, pred, copy))
         out.append(self._chaining(views, field_name, predicted))
+        out.extend(self._token_split(views[0], field_name, predicted[views[0].group.name]))
+        return out
+
+    def _token_split(self, view: FilterView, field_name: str, pred: dict) -> list[Guesses]:
+        """Split tokens give a class per phonetic code across all birth years: align the
+        classes with the list's codes (by persons), then name each record with the commonest
+        listed name of that code whose predicted popcount fits the filter's."""
+        out = []
+        names = list(self.reference.names(field_name))[:MAX_LIST]
+        for key in split_keys(self.corpus, field_name):
+            part, detail = split_classes(self.corpus, key, self.year)
+            if not (part >= 0).any():
+                continue
+            self.structure.setdefault("token_split", {})[key] = detail
+            derivation = next(k for k in self.corpus.schema.blocking if k.name == key).parts[0].partition(":")[2]
+            codes = derive_array("person_name", derivation, pa.array(names, pa.string())).to_pylist()
+            listed = pd.DataFrame({"name": names, "code": codes, "share": [self.reference.names(field_name)[n] for n in names],
+                                   "pred": [pred.get(n, np.nan) for n in names]}).dropna(subset=["code"])
+            code_share = listed.groupby("code")["share"].sum().sort_values(ascending=False)
+            code_list = Reference({field_name: code_share.to_dict()}, "codes")
+            national = np.full(self.corpus.rows, -1, np.int64)
+            code_guess = align(part, national, self.persons, code_list, field_name, {}, options=self.options)
+            has = pd.notna(code_guess) & (view.pop >= 0)
+            observed = pd.DataFrame({"code": code_guess[has], "pop": view.pop[has]})
+            pairs = observed.drop_duplicates().merge(listed, on="code")
+            pairs = pairs[(pairs["pred"] - pairs["pop"]).abs() <= self.options.tolerance]
+            best = pairs.sort_values("share", ascending=False).drop_duplicates(["code", "pop"])
+            named = observed.merge(best[["code", "pop", "name"]], on=["code", "pop"], how="left")["name"].to_numpy()
+            guesses = np.full(self.corpus.rows, None, dtype=object)
+            guesses[has] = named
+            guesses[pd.isna(guesses)] = None
+            out.append(Guesses("token_split", field_name, guesses, {"key": key, **detail}))
         return out
 
     def _salt_groups(self, scope: str) -> tuple[np.ndarray, list[str]]:
