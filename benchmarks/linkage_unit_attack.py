@@ -54,7 +54,8 @@ def run_key(index: int, folder: Path, schema, reference) -> dict:
             if s not in verdict.rates.get(f, {}):
                 continue
             attack, rate = verdict.strongest[f][s]
-            row[f"{f}|{s}"] = {"strongest": attack, "rate": rate, **verdict.baselines[f][s],
+            row[f"{f}|{s}"] = {"strongest": attack, "rate": rate, "records": verdict.rates[f][s]["records"],
+                               **verdict.baselines[f][s],
                                "bar_blind": verdict.blind(f, s),
                                "attacks": {k: v for k, v in verdict.rates[f][s].items() if k != "records"}}
     print(json.dumps({k: row[k] for k in ("key", "records", "seconds", "verdict")}), flush=True)
@@ -76,7 +77,7 @@ def markdown(args, rows: list[dict], load: str, schema_name: str) -> str:
                 if not cell:
                     continue
                 ok = "holds" if cell["rate"] <= cell["bar_blind"] + 0.01 else "FAILS"
-                lines.append(f"| {row['key']} | {f} [{s}] | {row['records']:,} | {cell['strongest']} | "
+                lines.append(f"| {row['key']} | {f} [{s}] | {cell['records']:,} | {cell['strongest']} | "
                              f"{cell['rate']:.2%} | {cell['blind']:.2%} | {cell['blind_by_year']:.2%} | "
                              f"{cell['random']:.2%} | {cell['bar_blind'] + 0.01:.2%} | {ok} |")
     lines += ["", "Every attack's rate (mean over keys, all records):", ""]
