@@ -85,8 +85,8 @@ def markdown(args, rows: list[dict], load: str, schema_name: str) -> str:
     lines.append("| field | " + " | ".join(attacks) + " |")
     lines.append("|---|" + "---|" * len(attacks))
     for f in FIELDS:
-        means = [sum(r[f"{f}|all"]["attacks"].get(a, 0.0) for r in rows) / len(rows) for a in attacks]
-        lines.append(f"| {f} | " + " | ".join(f"{m:.2%}" for m in means) + " |")
+        seen = [[r[f"{f}|all"]["attacks"][a] for r in rows if a in r[f"{f}|all"]["attacks"]] for a in attacks]
+        lines.append(f"| {f} | " + " | ".join(f"{sum(v) / len(v):.2%}" if v else "n/a" for v in seen) + " |")
     census = rows[0]["census"]
     lines += ["", f"Identical encodings (key 0): {census['share_in_groups_ge_k']:.2%} of records share theirs with "
               f">= 4 others in their file (largest group {census['largest_group']}); {census['share_in_other_file']:.2%} "
@@ -101,19 +101,23 @@ def main() -> None:
     parser.add_argument("--people", type=int, default=20000)
     parser.add_argument("--seed", type=int, default=21)
     parser.add_argument("--list-seed", type=int, default=22)
-    parser.add_argument("--keys", type=int, default=5)
+    parser.add_argument("--keys", type=int, default=5, help="0 = re-render the Markdown of an earlier run's JSON")
     parser.add_argument("--schema", type=Path, default=None, help="schema TOML (default: the shipped default)")
     parser.add_argument("--work", type=Path, default=Path("/tmp/simlink-linkage-unit-attack"))
     parser.add_argument("--name", default=None, help="results file name without extension")
     args = parser.parse_args()
+    name = args.name or f"linkage_unit_attack_{args.people}" + (f"_{args.schema.stem}" if args.schema else "")
+    results = ROOT / "benchmarks" / "results"
+    if args.keys == 0:
+        doc = json.loads((results / f"{name}.json").read_text())
+        (results / f"{name}.md").write_text(markdown(args, doc["rows"], doc["load"], doc["schema"]), encoding="utf-8")
+        return
     load = subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
     schema = load_schema(args.schema)
     target = world(args.work / f"p{args.people}-s{args.seed}", args.people, args.seed)
     other = world(args.work / f"p{args.people}-s{args.list_seed}", args.people, args.list_seed)
     reference = reference_from_world(other)
     rows = [run_key(k, target, schema, reference) for k in range(args.keys)]
-    name = args.name or f"linkage_unit_attack_{args.people}" + (f"_{args.schema.stem}" if args.schema else "")
-    results = ROOT / "benchmarks" / "results"
     results.mkdir(parents=True, exist_ok=True)
     text = markdown(args, rows, load, schema.name)
     (results / f"{name}.md").write_text(text, encoding="utf-8")

@@ -192,3 +192,22 @@ def test_small_files_give_no_verdict(tmp_path, worlds):
     assert result.exit_code == 1
     assert result.output.strip().splitlines()[-1].startswith("audit: INCONCLUSIVE — 30 records")
     assert "100.00%" not in result.output
+
+
+def test_persons_from_a_linkage_database(tmp_path, audited):
+    """The attacker's own linkage is read from a 'simlink link' database (event_person)."""
+    import duckdb
+    import pandas as pd
+
+    from simlink.audit.truth import read_persons
+
+    _, _, corpus, _, _ = audited
+    frame = pd.DataFrame({"agency": corpus.table.column("agency").to_pylist(),
+                          "record_id": corpus.table.column("record_id").to_pylist()})
+    frame["person_key"] = np.arange(len(frame)) // 3  # any clustering
+    path = tmp_path / "link.duckdb"
+    with duckdb.connect(str(path)) as con:
+        con.register("f", frame)
+        con.execute("CREATE TABLE event_person AS SELECT * FROM f")
+    persons = read_persons(corpus, path)
+    assert len(persons) == corpus.rows and len(np.unique(persons)) == (corpus.rows + 2) // 3
