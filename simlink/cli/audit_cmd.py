@@ -7,8 +7,7 @@ from pathlib import Path
 
 import click
 
-from simlink.audit.reference import read_reference
-from simlink.audit.run import audit_paths
+from simlink.cli.options import json_option, write_json
 
 FILE = click.Path(dir_okay=False, path_type=Path)
 
@@ -29,17 +28,20 @@ FILE = click.Path(dir_okay=False, path_type=Path)
               help="True persons, CSV agency,record_id,person_id (e.g. synth truth.csv): picks the people with "
                    ">= 5 contacts.")
 @click.option("--no-year", is_flag=True, help="Do not assume the attacker knows each record's birth year.")
-@click.option("--json", "json_out", type=FILE, default=None, help="Also write every figure as JSON here.")
+@json_option("Also write every figure as JSON to this file ('-' = standard output).")
 @click.option("--fail-on-risk", is_flag=True, hidden=True, help="Kept for old scripts: failing is the default.")
 def audit(encoded: tuple[Path, ...], reference: Path | None, truth: tuple[Path, ...], persons: Path | None,
           truth_persons: Path | None, no_year: bool, json_out: Path | None, fail_on_risk: bool) -> None:
     """Attack ENCODED (all agencies' files together, as the linkage unit holds them) and print
     the re-identification rates beside the blind guess. Exit 1 unless the bar is met."""
+    from simlink.audit.reference import read_reference
+    from simlink.audit.run import audit_paths
+
     ref = read_reference(reference)
     verdict = audit_paths(list(encoded), ref, list(truth) or None, persons, truth_persons, assume_year=not no_year)
     click.echo(verdict.text())
     if json_out is not None:
-        json_out.write_text(json.dumps(verdict.to_dict(), indent=2, default=str), encoding="utf-8")
+        write_json(json_out, json.loads(json.dumps(verdict.to_dict(), default=str)))
     if verdict.passes is not True:
         raise SystemExit(1)
 

@@ -6,13 +6,14 @@ from pathlib import Path
 
 import click
 
-from simlink.link import DEFAULT_THRESHOLD, link_files
+from simlink.cli.options import output_option
+from simlink.defaults import DEFAULT_THRESHOLD
 
 
 @click.command()
 @click.argument("encoded", nargs=-1, required=True, type=click.Path(dir_okay=False, path_type=Path))
-@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False, path_type=Path),
-              help="Linkage database (DuckDB) to write.")
+@output_option("Linkage database (DuckDB) to write; OUTPUT.model.json and OUTPUT.charts/ go beside it.",
+               required=True)
 @click.option("--threshold", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=DEFAULT_THRESHOLD,
               show_default=True, help="Match probability at or above which two encodings are the same person.")
 @click.option("--model", "model_path", type=click.Path(dir_okay=False, path_type=Path),
@@ -26,6 +27,8 @@ from simlink.link import DEFAULT_THRESHOLD, link_files
 def link(encoded: tuple[Path, ...], output: Path, threshold: float, model_path: Path | None, overwrite: bool,
          backend: str, memory_limit: str, threads: int | None, no_charts: bool) -> None:
     """Link ENCODED files (one per agency) into persons; one file deduplicates it alone."""
+    from simlink.link import link_files
+
     result = link_files(list(encoded), output, threshold=threshold, model=model_path, overwrite=overwrite,
                         backend=backend, charts=not no_charts, memory_limit=memory_limit, threads=threads)
     click.echo(result.line())

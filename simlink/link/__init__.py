@@ -21,12 +21,13 @@ from simlink import __version__
 from simlink.errors import SchemaError
 from simlink.link import model as link_model
 from simlink.link.comparisons import DiceAtThresholds
-from simlink.link.load import LoadStats, check_inputs, load
-from simlink.link.output import check_output, sidecars, write_charts, write_database, write_model_file
+from simlink.link.load import LoadStats, check_inputs, load, load_encodings
+from simlink.link.output import (check_output, model_meta_path, sidecars, write_charts, write_database,
+                                 write_model_file)
 
-DEFAULT_THRESHOLD = 0.95
+from simlink.defaults import DEFAULT_THRESHOLD  # defined where the CLI can read it without DuckDB
 
-__all__ = ["DEFAULT_THRESHOLD", "DiceAtThresholds", "LinkResult", "link_files", "read_model_file"]
+__all__ = ["DEFAULT_THRESHOLD", "DiceAtThresholds", "LinkResult", "link_files", "load_encodings", "read_model_file"]
 
 
 @dataclass
@@ -52,19 +53,33 @@ class LinkResult:
 
 
 def read_model_file(path: str | Path, fingerprint: str | None = None) -> dict:
-    """The Splink model inside a model file written by ``link`` (or a plain Splink JSON)."""
+    """The Splink model in a model file written by ``link`` (or any Splink settings JSON).
+
+    With ``fingerprint``, refuse a model whose simlink metadata (``*.model.simlink.json``
+    beside it, or inside a format-1 file) names another schema. A plain Splink JSON without
+    metadata is accepted; the fields it compares are still checked against the inputs.
+    """
     path = Path(path)
     if not path.exists():
         raise SchemaError("model file not found", path=path)
+    doc = _read_json(path)
+    if isinstance(doc, dict) and "splink" in doc:  # model format 1: metadata and model in one file
+        found = doc.get("schema_fingerprint")
+        doc = doc["splink"]
+    else:
+        meta_path = model_meta_path(path)
+        meta = _read_json(meta_path) if meta_path.exists() else {}
+        found = meta.get("schema_fingerprint", fingerprint) if isinstance(meta, dict) else None
+    if fingerprint is not None and found != fingerprint:
+        raise SchemaError("model was trained on encodings of a different schema (fingerprints differ)", path=path)
+    return link_model.parse_model(json.dumps(doc), str(path))
+
+
+def _read_json(path: Path):
     try:
-        doc = json.loads(path.read_text(encoding="utf-8"))
+        return json.loads(path.read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError):
         raise SchemaError("model file is not JSON (expected a model saved by 'simlink link')", path=path) from None
-    if isinstance(doc, dict) and "splink" in doc:
-        if fingerprint is not None and doc.get("schema_fingerprint") != fingerprint:
-            raise SchemaError("model was trained on encodings of a different schema (fingerprints differ)", path=path)
-        doc = doc["splink"]
-    return link_model.parse_model(json.dumps(doc), str(path))
 
 
 def _connect(memory_limit: str, threads: int | None, temp_dir: str) -> duckdb.DuckDBPyConnection:
@@ -121,13 +136,16 @@ def link_files(
                 phases.timed("start", started)
             if model is not None:
                 model = link_model.port_model(model, backend)
-                missing = set(link_model.model_fields(model)) - {f.name for f in inputs.schema.fields}
+                from simlink.link.settings import comparisons as schema_comparisons
+
+                known = {c.create_output_column_name() for c in schema_comparisons(inputs.schema)}
+                missing = set(link_model.model_fields(model)) - known
                 if missing:
                     raise SchemaError("model compares fields that the encoded files do not have")
             linker = link_model.build_linker(db_api, table, inputs.schema, fields, model)
             if model is None:
                 link_model.train(linker, inputs.schema, fields, train_options or link_model.TrainOptions(), phases,
-                                 backend)
+                                 backend, con=con)
             link_model.block(linker, phases)
             scored = link_model.predict(linker, min(threshold, keep_probability or threshold), phases)
             clusters = link_model.cluster(linker, scored, threshold, phases)
@@ -150,6 +168,7 @@ def link_files(
                 "backend": backend,
                 "fields_compared": link_model.model_fields(trained_model),
                 "blocking_rules": [f"blk__{b.name}" for b in inputs.schema.blocking],
+                "model_error_estimate": _model_error(scored, threshold),
             }
             counts = dict(phases.counts)
             stats_rows = [("blocked_pairs", counts.get("blocked_pairs", 0)),
@@ -168,6 +187,29 @@ def link_files(
     return LinkResult(output, stats.events, stats.distinct_encodings, persons, threshold, model is None,
                       phases.seconds, counts | {"distinct_encodings": stats.distinct_encodings},
                       model_file, chart_paths)
+
+
+def _model_error(scored, threshold: float) -> dict:
+    """Linkage error as the model itself expects it, over the scored pairs of distinct
+    encodings: among pairs at or above the threshold, sum(1 - p) are expected false links;
+    pairs kept below it hold sum(p) expected missed links (a lower bound: pairs never
+    blocked or dropped below the keep level are not counted)."""
+    sql = f"""SELECT count(*) FILTER (match_probability >= {threshold}),
+                     sum(1 - match_probability) FILTER (match_probability >= {threshold}),
+                     sum(match_probability) FILTER (match_probability < {threshold})"""
+    relation = scored.as_duckdbpyrelation() if hasattr(scored, "as_duckdbpyrelation") else None
+    if relation is None:
+        sdf = scored.as_spark_dataframe()
+        sdf.createOrReplaceTempView("_simlink_scored")
+        row = sdf.sparkSession.sql(sql + " FROM _simlink_scored").collect()[0]
+    else:
+        row = relation.query("_scored", sql + " FROM _scored").fetchall()[0]
+    linked, false_links, missed = int(row[0] or 0), float(row[1] or 0), float(row[2] or 0)
+    return {"source": "Splink match probabilities of the scored pairs (model-based, not "
+                      "measured against truth)",
+            "pairs_linked": linked, "expected_false_links": round(false_links, 1),
+            "expected_pairwise_precision": round(1 - false_links / linked, 4) if linked else None,
+            "expected_missed_links_among_scored_pairs": round(missed, 1)}
 
 
 def _pairs_above(scored, threshold: float) -> int:
