@@ -29,13 +29,17 @@ from simlink.synth import SynthConfig, write_synth
 KEYS = {"agency": bytes(range(1, 33))}
 PEOPLE = 2500
 ATTACKS = ("structural", "equality_by_year", "popcount", "similarity", "chaining")
-MARGIN = 0.01  # "breaks": an attack must name this much above the blind guess (bar is 1 point)
-# popcount alone is the weakest (family names 1.6% vs blind 0.9% at 2,500 people): half a point
-BREAK_MARGIN = {"popcount": 0.005}
+# "breaks": every attack names at least half a point above the blind guess (v1 at 2,500 people,
+# weakest measured: chaining on family names 1.70% vs 0.98%), the strongest at least 2 points
+MARGIN = 0.005
+STRONGEST_MARGIN = 0.02
+BREAK_MARGIN: dict[str, float] = {}
 
 
 def _default_v1():
-    return load_schema(None)
+    from importlib import resources
+
+    return load_schema(resources.files("simlink.data").joinpath("legacy_v1_schema.toml"))
 
 
 SCHEMAS = {"v1-default": (_default_v1, "breaks")}
@@ -79,8 +83,9 @@ def test_verdict_and_frequent_contacters(audited):
     assert verdict.passes is (expectation == "holds")
     if expectation == "breaks":
         for field_name in ("given_name", "family_name"):
-            _, rate = verdict.strongest[field_name]["5+ contacts"]
-            assert rate >= verdict.blind(field_name, "5+ contacts") + MARGIN, field_name
+            for subset in ("all", "5+ contacts"):
+                _, rate = verdict.strongest[field_name][subset]
+                assert rate >= verdict.blind(field_name, subset) + STRONGEST_MARGIN, (field_name, subset)
 
 
 def test_chaining_grows_classes_and_names_above_blind(audited):
@@ -89,8 +94,8 @@ def test_chaining_grows_classes_and_names_above_blind(audited):
         pytest.skip("v1 only")
     runs = [d for d in verdict.details if d["attack"] == "chaining"]
     assert runs and all(d["classes"] > 0 for d in runs)
-    family = verdict.rates["family_name"]["all"]["chaining"]
-    assert family >= verdict.blind("family_name", "all") + MARGIN / 2
+    given = verdict.rates["given_name"]["all"]["chaining"]
+    assert given >= verdict.blind("given_name", "all") + STRONGEST_MARGIN
 
 
 def test_split_tokens_give_family_classes_across_birth_years(audited):
@@ -100,9 +105,14 @@ def test_split_tokens_give_family_classes_across_birth_years(audited):
     if expectation != "breaks":
         assert verdict.rates["family_name"]["all"].get("token_split", 0.0) <= verdict.blind("family_name", "all") + BAR_POINTS
         return
-    split = verdict.structure["token_split"]["family_dob_year"]
-    assert split["years_aligned"] >= split["years"] // 2
-    assert verdict.rates["family_name"]["all"]["token_split"] >= verdict.blind("family_name", "all") + 2 * MARGIN
+    split = verdict.structure.get("token_split", {}).get("family_dob_year")
+    if split is None:
+        pytest.skip("no (family soundex, birth year) key")
+    rate = verdict.rates["family_name"]["all"]["token_split"]
+    if split["years_aligned"] >= split["years"] // 2:  # parts mixed by the public splitmix64 (format 1)
+        assert rate >= verdict.blind("family_name", "all") + 2 * MARGIN
+    else:  # one keyed hash over all parts (format 2): no year aligns, nothing is named
+        assert split["years_aligned"] <= 2 and rate <= verdict.blind("family_name", "all") + BAR_POINTS
 
 
 def test_balancing_is_undone_and_salt_groups_are_pure(audited):
@@ -141,8 +151,9 @@ def test_filter_groups_read_from_a_v2_manifest():
     groups = filter_groups(manifest, schema)
     assert [g.name for g in groups["given_name"]] == ["given_name_dob", "given_name_pc"]
     assert groups["given_name"][1].columns[0] == "given_name_pc__w0" and groups["date_of_birth"][0].scope is None
-    v1 = filter_groups({}, schema)
-    assert v1["given_name"] == [FilterGroup("given_name", "given_name", "date_of_birth:year", schema.field("given_name").words)]
+    v1 = filter_groups({}, _default_v1())
+    assert v1["given_name"] == [FilterGroup("given_name", "given_name", "date_of_birth:year",
+                                            _default_v1().field("given_name").words)]
 
 
 def test_cli_all_files_verdict_exit_and_no_names(tmp_path, worlds):
@@ -156,7 +167,7 @@ def test_cli_all_files_verdict_exit_and_no_names(tmp_path, worlds):
     encoded = []
     for agency in AGENCIES:
         encode_file(folder / f"{agency}.csv", tmp_path / f"{agency}.parquet", secret=secret, agency=agency,
-                    schema=load_schema(None))
+                    schema=_default_v1())
         encoded.append(str(tmp_path / f"{agency}.parquet"))
     ref = write_reference(reference, tmp_path / "list.csv")
     args = ["audit", *encoded, "--reference", str(ref), "--truth-persons", str(folder / "truth.csv"),
@@ -174,7 +185,7 @@ def test_cli_all_files_verdict_exit_and_no_names(tmp_path, worlds):
         table = pacsv.read_csv(folder / f"{agency}.csv")
         names |= {str(v).lower() for c in ("given_name", "family_name") for v in table.column(c).to_pylist() if v}
     words = set(__import__("re").findall(r"[a-z]+", (result.output + json.dumps(doc)).lower()))
-    schema_words = set(__import__("re").findall(r"[a-z]+", json.dumps(load_schema(None).to_dict()).lower()))
+    schema_words = set(__import__("re").findall(r"[a-z]+", json.dumps(_default_v1().to_dict()).lower()))
     leaked = {n for n in names - schema_words if len(n) > 2} & words  # initials are letters, not names
     assert not leaked, sorted(leaked)
 
@@ -187,7 +198,7 @@ def test_small_files_give_no_verdict(tmp_path, worlds):
     small = tmp_path / "small.csv"
     small.write_text("\n".join((folder / "police.csv").read_text().splitlines()[:31]) + "\n")
     secret = read_key_file(generate_key_file(tmp_path / "key.hex"))
-    encode_file(small, tmp_path / "small.parquet", secret=secret, agency="police", schema=load_schema(None))
+    encode_file(small, tmp_path / "small.parquet", secret=secret, agency="police", schema=_default_v1())
     result = CliRunner().invoke(main, ["audit", str(tmp_path / "small.parquet"), "--truth", str(small)])
     assert result.exit_code == 1
     assert result.output.strip().splitlines()[-1].startswith("audit: INCONCLUSIVE — 30 records")

@@ -37,8 +37,9 @@ class EncodedFile:
 
     def filters(self, field_name: str) -> FieldFilters:
         spec = self.schema.field(field_name)
-        words = np.stack([self.table.column(c).to_numpy() for c in words_columns(field_name, spec.words)], axis=1)
-        present = self.table.column(pop_column(field_name)).to_numpy() > 0
+        prefix = spec.copies[0].prefix if hasattr(spec, "copies") else field_name  # format 2: the first copy
+        words = np.stack([self.table.column(c).to_numpy() for c in words_columns(prefix, spec.words)], axis=1)
+        present = self.table.column(pop_column(prefix)).to_numpy() > 0
         inverse = np.full(self.rows, -1, dtype=np.int64)
         if not present.any():
             return FieldFilters(spec, np.zeros((0, spec.stored_bits), bool), np.zeros(0, np.int64), inverse)
@@ -103,8 +104,13 @@ def filter_groups(manifest: dict, schema: Schema | None) -> dict[str, list[Filte
     out: dict[str, list[FilterGroup]] = {}
     if listed:
         for doc in listed:
-            group = FilterGroup(str(doc["name"]), str(doc["field"]), doc.get("scope") or None, int(doc["words"]),
-                                str(doc.get("encoding", "bloom")))
+            scope = doc.get("scope") or None
+            if scope is None and schema is not None:  # a v1 salt (hardening) carried into format 2
+                spec = next((f for f in schema.fields if f.name == doc["field"]), None)
+                scope = (spec.hardening.salt_derivation or None) if spec is not None else None
+            encoding = doc.get("encoding") or next((getattr(f, "encoding", "bloom") for f in (schema.fields if schema
+                                                    else ()) if f.name == doc["field"]), "bloom")
+            group = FilterGroup(str(doc["name"]), str(doc["field"]), scope, int(doc["words"]), str(encoding))
             out.setdefault(group.field, []).append(group)
         return out
     if schema is None:
@@ -185,7 +191,10 @@ class Corpus:
 def corpus_from_tables(tables: list[pa.Table], schema: Schema, manifest: dict | None = None,
                        names: list[str] | None = None) -> Corpus:
     """A corpus from in-memory encoded tables (tests, benchmarks)."""
-    manifest = manifest or {"schema": schema.to_dict()}
+    if manifest is None:
+        manifest = {"schema": schema.to_dict()}
+        if hasattr(schema, "copies"):  # format 2: the encoder lists every stored filter
+            manifest["filters"] = [c.to_dict() for c in schema.copies]
     file = np.concatenate([np.full(t.num_rows, i, dtype=np.int64) for i, t in enumerate(tables)])
     table = pa.concat_tables(tables)
     return Corpus(schema, manifest, table, file, names or [f"<table {i}>" for i in range(len(tables))],

@@ -110,8 +110,8 @@ def audit_paths(paths: list[str | Path], reference: Reference, truth_inputs: lis
     truth = read_truth_inputs(corpus, list(truth_inputs)) if truth_inputs else None
     linked = read_persons(corpus, persons) if persons else None
     true_persons = read_persons(corpus, truth_persons) if truth_persons else None
-    extra, reports, lines = file_attacks(list(paths), reference, truth_inputs) if single_file and corpus.manifest.get(
-        "format_version", 1) == 1 and corpus.rows >= MIN_RECORDS else ({}, [], [])
+    extra, reports, lines = file_attacks(list(paths), reference, truth_inputs) if single_file and corpus.rows >= MIN_RECORDS \
+        else ({}, [], [])
     verdict = audit_corpus(corpus, reference, truth, persons=linked, truth_persons=true_persons,
                            assume_year=assume_year, extra=extra)
     verdict.structure["single_file_reports"] = reports

@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
@@ -109,6 +110,10 @@ def salt_groups(corpus: Corpus, scope: str) -> tuple[np.ndarray, list[str]]:
     Returns a label per row (records whose salting field is missing share label -1: they
     share the empty salt) and the blocking keys used.
     """
+    if ":" not in scope and scope in corpus.block_names():  # v2: the scope is a blocking key
+        token = corpus.tokens(scope)
+        labels = np.where(token != 0, pd.factorize(token)[0], -1)
+        return labels.astype(np.int64), [scope]
     field = scope.partition(":")[0]
     keys = scope_keys(corpus, scope)
     edges = [corpus.tokens(k) for k in keys]
@@ -118,8 +123,6 @@ def salt_groups(corpus: Corpus, scope: str) -> tuple[np.ndarray, list[str]]:
         present = corpus.present(group)
         missing &= ~present
         if group.scope is None:  # an unsalted filter of the salting field: equal value, equal salt
-            import pandas as pd
-
             h = pd.util.hash_pandas_object(pd.DataFrame(words), index=False).to_numpy().astype(np.int64)
             edges.append(np.where(present, h | 1, 0))
     labels = components(corpus.rows, edges)

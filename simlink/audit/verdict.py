@@ -50,9 +50,13 @@ def baselines(truth: np.ndarray, year: np.ndarray, reference: Reference, field_n
     tops = {int(yr): next(iter(reference.names_in_year(field_name, int(yr))), None) for yr in np.unique(y)}
     by_year = np.array([tops.get(int(v)) for v in y], dtype=object)
     blind_year = float(correct(by_year, t).sum()) / n
+    from simlink.audit.align import group_list
+
+    mixed_tops = {int(yr): next(iter(group_list(reference, field_name, int(yr), 0.5, 50)), None) for yr in np.unique(y)}
+    blind_mixed = float(correct(np.array([mixed_tops.get(int(v)) for v in y], dtype=object), t).sum()) / n
     shares = pd.Series(t[pd.notna(t)]).value_counts() / n
     random = float(sum(national.get(name, 0.0) * share for name, share in shares.items()))
-    return {"blind": blind, "blind_by_year": blind_year, "random": random}
+    return {"blind": blind, "blind_by_year": blind_year, "blind_mixed": blind_mixed, "random": random}
 
 
 @dataclass
@@ -80,7 +84,9 @@ class Verdict:
         attacker is assumed to know birth years) the by-year guess — the file must add
         less than the bar to what the attacker has without it."""
         base = self.baselines[field_name][subset]
-        return max(base["blind"], base["blind_by_year"]) if self.assume_year else base["blind"]
+        if not self.assume_year:
+            return base["blind"]
+        return max(base["blind"], base["blind_by_year"], base.get("blind_mixed", 0.0))
 
     def judged(self) -> list[tuple[str, str, str, float, float]]:
         """(field, subset, attack, rate, blind) for the strongest attack of every cell."""
@@ -124,7 +130,8 @@ class Verdict:
             for subset, rates in subsets.items():
                 base = self.baselines[f][subset]
                 lines.append(f"{f} [{subset}, {rates['records']:,} records]: blind {base['blind']:.2%}, "
-                             f"blind by year {base['blind_by_year']:.2%}, random draw {base['random']:.2%}")
+                             f"blind by year {base['blind_by_year']:.2%} (mixed with national "
+                             f"{base['blind_mixed']:.2%}), random draw {base['random']:.2%}")
                 attacks = {k: v for k, v in rates.items() if k != "records"}
                 for attack, rate in sorted(attacks.items(), key=lambda kv: -kv[1]):
                     lines.append(f"    {attack:<24} {rate:>7.2%}")
