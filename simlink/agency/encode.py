@@ -305,13 +305,17 @@ class Encoder:
             else:
                 salt, absent = np.zeros(len(field_rows.value_codes), np.int64), np.zeros(len(field_rows.value_codes), bool)
             present = (field_rows.value_codes >= 0) & ~absent
-            combined = np.where(present, field_rows.value_codes, -1)
-            pair_keys = np.stack([combined[present], salt[present]], axis=1)
-            uniq, inverse = np.unique(pair_keys, axis=0, return_inverse=True) if len(pair_keys) else (
-                np.zeros((0, 2), np.int64), np.zeros(0, np.int64))
-            codes = np.full(len(combined), -1, dtype=np.int64)
-            codes[present] = inverse.reshape(-1)
-            words, pops = encoder.encode_pairs(field_rows.values, uniq[:, 0], uniq[:, 1].view(np.uint64))
+            # Distinct (value, scope token) pairs by hashing, not sorting (np.unique over rows
+            # was a third of the encoding time): salt codes first, then one int64 per pair.
+            salt_codes, salt_values = pd.factorize(salt[present])
+            values = field_rows.value_codes[present]
+            pair_codes, pairs = pd.factorize(values * max(len(salt_values), 1) + salt_codes)
+            codes = np.full(len(present), -1, dtype=np.int64)
+            codes[present] = pair_codes
+            pair_value = pairs // max(len(salt_values), 1)
+            pair_salt = np.asarray(salt_values, dtype=np.int64)[pairs % max(len(salt_values), 1)] if len(pairs) \
+                else np.zeros(0, np.int64)
+            words, pops = encoder.encode_pairs(field_rows.values, pair_value, pair_salt.view(np.uint64))
         elif spec.hardening.salt_derivation:
             salt_field, derivation = spec.hardening.salt_derivation.split(":")
             codes, pair_value, pair_salt, salt_names = _salted_pairs(
