@@ -6,8 +6,9 @@ scored pairs with each rule and scores pairwise and B-cubed F1 and the headline 
 
 * ``cc@p``: connected components of pairs with match probability >= p (simlink before issue 10);
 * ``evidence``: a cut on the evidence (match weight minus the prior weight, in bits) that
-  follows the number of candidate pairs C over N distinct encodings: >= log2(C / N / eps),
-  so the expected false links per encoding stay ~eps as candidates grow;
+  follows the number of candidate pairs C over N distinct encodings: >= log2(C / N) + k.
+  A non-match reaches evidence t with probability <= 2^-t, so the false links expected per
+  encoding, C/N * 2^-t, stay below 2^-k however the candidates grow;
 * ``bridges@p,h``: components at p, then edges that are bridges of their component and
   below h are dropped and components recomputed (one weak link does not join two people).
 
@@ -73,7 +74,7 @@ def main() -> None:
     keep: dict = {}
     started = time.perf_counter()
     result = link_files([args.folder / f"{a}.parquet" for a in linkeval.AGENCIES], args.folder / "rules.duckdb",
-                        overwrite=True, charts=False, keep_probability=0.5, _keep_working=keep, threads=2)
+                        overwrite=True, charts=False, keep_probability=0.01, _keep_working=keep, threads=2)
     link_seconds = time.perf_counter() - started
     model = json.loads(Path(result.model_file).read_text())["splink"]
     prior = model["probability_two_random_records_match"]
@@ -86,15 +87,20 @@ def main() -> None:
     nodes = pd.Index(events.enc_id.unique())
     candidates, n = result.counts["blocked_pairs"], result.distinct_encodings
     rules: dict[str, np.ndarray] = {}
-    for t in (0.95, 0.99, 0.999):
+    for t in (0.5, 0.8, 0.95, 0.99, 0.999):
         e = scored[scored.match_probability >= t]
         rules[f"cc@{t}"] = components(nodes, e.enc_id_l.to_numpy(), e.enc_id_r.to_numpy())
-    for eps in (0.1, 0.01, 0.001):
-        cut = math.log2(candidates / n / eps)
+    for k in (8, 10, 11, 12, 13, 14):
+        cut = math.log2(candidates / n) + k
         e = scored[scored.evidence >= cut]
-        rules[f"evidence eps={eps} (>= {cut:.1f} bits)"] = components(nodes, e.enc_id_l.to_numpy(), e.enc_id_r.to_numpy())
-    for t, h in ((0.95, 0.99), (0.95, 0.999), (0.9, 0.999)):
+        rules[f"evidence k={k} (>= {cut:.1f} bits)"] = components(nodes, e.enc_id_l.to_numpy(), e.enc_id_r.to_numpy())
+    for t, h in ((0.5, 0.99), (0.95, 0.99), (0.95, 0.999)):
         rules[f"bridges@{t},{h}"] = drop_weak_bridges(nodes, scored[scored.match_probability >= t].reset_index(drop=True), h)
+    for k, extra in ((10, 4), (11, 4), (11, 8)):
+        cut = math.log2(candidates / n) + k
+        e = scored[scored.evidence >= cut].reset_index(drop=True)
+        high = 1 / (1 + 2 ** -(cut + extra + prior_bits))
+        rules[f"evidence k={k} + bridges below +{extra} bits"] = drop_weak_bridges(nodes, e, high)
     rows = []
     for name, labels in rules.items():
         mapping = pd.Series(labels, index=nodes)

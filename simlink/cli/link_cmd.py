@@ -6,15 +6,16 @@ from pathlib import Path
 
 import click
 
-from simlink.link import DEFAULT_THRESHOLD, link_files
+from simlink.link import link_files
 
 
 @click.command()
 @click.argument("encoded", nargs=-1, required=True, type=click.Path(dir_okay=False, path_type=Path))
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False, path_type=Path),
               help="Linkage database (DuckDB) to write.")
-@click.option("--threshold", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=DEFAULT_THRESHOLD,
-              show_default=True, help="Match probability at or above which two encodings are the same person.")
+@click.option("--threshold", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=None,
+              help="Link pairs at or above this match probability (e.g. 0.95). Default: pairs with evidence "
+                   "above log2(candidate pairs per encoding) + 11 bits, a cut that tightens as the data grows.")
 @click.option("--model", "model_path", type=click.Path(dir_okay=False, path_type=Path),
               help="Reuse a model file from an earlier run (OUTPUT.model.json) instead of training.")
 @click.option("--overwrite", is_flag=True, help="Replace OUTPUT if it exists.")
@@ -23,7 +24,7 @@ from simlink.link import DEFAULT_THRESHOLD, link_files
 @click.option("--memory-limit", default="6GB", show_default=True, help="DuckDB memory limit (also the Spark driver memory when simlink starts the session).")
 @click.option("--threads", type=click.IntRange(1), help="DuckDB threads, or local Spark cores (default: all cores).")
 @click.option("--no-charts", is_flag=True, help="Do not write OUTPUT.charts/ (Splink match-weight and m/u charts).")
-def link(encoded: tuple[Path, ...], output: Path, threshold: float, model_path: Path | None, overwrite: bool,
+def link(encoded: tuple[Path, ...], output: Path, threshold: float | None, model_path: Path | None, overwrite: bool,
          backend: str, memory_limit: str, threads: int | None, no_charts: bool) -> None:
     """Link ENCODED files (one per agency) into persons; one file deduplicates it alone."""
     result = link_files(list(encoded), output, threshold=threshold, model=model_path, overwrite=overwrite,

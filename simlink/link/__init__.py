@@ -20,10 +20,13 @@ from simlink import __version__
 
 from simlink.errors import SchemaError
 from simlink.link import model as link_model
+from simlink.link import clusters as clusters_sql
+from simlink.link.block_caps import DEFAULT_CAP, cap_blocks
 from simlink.link.comparisons import DiceAtThresholds
 from simlink.link.load import LoadStats, check_inputs, load
 from simlink.link.output import check_output, sidecars, write_charts, write_database, write_model_file
 
+# Former fixed match-probability threshold; now only what ``--threshold`` used to default to.
 DEFAULT_THRESHOLD = 0.95
 
 __all__ = ["DEFAULT_THRESHOLD", "DiceAtThresholds", "LinkResult", "link_files", "read_model_file"]
@@ -43,11 +46,16 @@ class LinkResult:
     counts: dict[str, int] = field(default_factory=dict)
     model_file: Path | None = None
     charts: list[Path] = field(default_factory=list)
+    decision: dict = field(default_factory=dict)
+
+    def _evidence(self) -> str:
+        bits = self.decision.get("evidence_bits")
+        return f" (evidence >= {bits:.1f} bits)" if bits is not None else ""
 
     def line(self) -> str:
         total = sum(self.seconds.values())
         return (f"linked {self.events:,} events ({self.distinct_encodings:,} distinct encodings) into "
-                f"{self.persons:,} persons at match probability >= {self.threshold:g}; "
+                f"{self.persons:,} persons at match probability >= {self.threshold:.4g}{self._evidence()}; "
                 f"{self.counts.get('blocked_pairs', 0):,} pairs compared; {total:.1f} s; wrote {self.output}")
 
 
@@ -81,7 +89,8 @@ def link_files(
     paths: list[str | Path],
     output: str | Path,
     *,
-    threshold: float = DEFAULT_THRESHOLD,
+    threshold: float | None = None,
+    evidence_margin: float = clusters_sql.DEFAULT_EVIDENCE_MARGIN,
     model: str | Path | dict | None = None,
     overwrite: bool = False,
     backend: str = "duckdb",
@@ -90,15 +99,18 @@ def link_files(
     threads: int | None = None,
     train_options: link_model.TrainOptions | None = None,
     keep_probability: float | None = None,
+    block_cap: int | None = DEFAULT_CAP,
     _keep_working: dict | None = None,
 ) -> LinkResult:
     """Link encoded files into persons and write the linkage database at ``output``.
 
+    ``threshold``: link pairs at or above this match probability; default (None) the
+    evidence rule of :mod:`simlink.link.clusters`, which tightens as candidates grow.
     ``model``: a model file (or dict) from an earlier run to reuse instead of training.
     ``keep_probability``: lowest match probability kept from prediction (default: the
     threshold); only benchmarks lower it, to try several thresholds on one scoring.
     """
-    if not 0 < threshold < 1:
+    if threshold is not None and not 0 < threshold < 1:
         raise SchemaError("threshold must be a match probability between 0 and 1")
     output = Path(output)
     check_output(output, overwrite)
@@ -112,6 +124,7 @@ def link_files(
         try:
             started = time.perf_counter()
             stats: LoadStats = load(con, inputs)
+            caps = cap_blocks(con, "link_encodings", block_cap)
             fields = link_model.used_fields(con, inputs.schema)
             phases.timed("load", started)
             started = time.perf_counter()
@@ -129,15 +142,19 @@ def link_files(
                 link_model.train(linker, inputs.schema, fields, train_options or link_model.TrainOptions(), phases,
                                  backend)
             link_model.block(linker, phases)
-            scored = link_model.predict(linker, min(threshold, keep_probability or threshold), phases)
-            clusters = link_model.cluster(linker, scored, threshold, phases)
+            prior = link_model.model_json(linker)["probability_two_random_records_match"]
+            decision = (clusters_sql.evidence_decision(prior, phases.counts["blocked_pairs"], stats.distinct_encodings,
+                                                       evidence_margin)
+                        if threshold is None else clusters_sql.probability_decision(prior, threshold))
+            keep_weight = decision.match_weight if keep_probability is None else min(
+                decision.match_weight, clusters_sql.probability_decision(prior, keep_probability).match_weight)
+            scored = link_model.predict(linker, keep_weight, phases)
             started = time.perf_counter()
-            if backend == "duckdb":
-                clusters_table = clusters.physical_name
-            else:
-                from simlink.link.spark import clusters_to_duckdb
-
-                clusters_table = clusters_to_duckdb(con, clusters)
+            scored_table = link_model.scored_into_duckdb(con, scored, backend)
+            linked_pairs = clusters_sql.cluster_pairs(con, scored_table, decision, "link_clusters")
+            phases.timed("cluster", started)
+            clusters_table = "link_clusters"
+            started = time.perf_counter()
             trained_model = link_model.model_json(linker)
             metadata = {
                 "simlink_version": __version__,
@@ -145,33 +162,32 @@ def link_files(
                 "schema_fingerprint": inputs.fingerprint,
                 "key_check": inputs.key_check,
                 "inputs": inputs.description(),
-                "threshold_match_probability": threshold,
+                "threshold_match_probability": decision.match_probability,
+                "decision": decision.as_dict(),
                 "model_reused": model is not None,
                 "backend": backend,
                 "fields_compared": link_model.model_fields(trained_model),
                 "blocking_rules": [f"blk__{b.name}" for b in inputs.schema.blocking],
+                "blocking_cap": block_cap,
             }
             counts = dict(phases.counts)
             stats_rows = [("blocked_pairs", counts.get("blocked_pairs", 0)),
-                          ("pairs_at_or_above_threshold", _pairs_above(scored, threshold))]
+                          ("pairs_at_or_above_threshold", linked_pairs),
+                          ("blocking_tokens_over_cap", sum(caps.oversized_values.values())),
+                          ("blocking_tokens_dropped", sum(caps.dropped_encodings.values()))]
             written_stats = write_database(con, output, clusters_table, metadata, trained_model, stats_rows)
             model_file, charts_folder = sidecars(output)
             write_model_file(model_file, trained_model, inputs.fingerprint)
             chart_paths = write_charts(linker, charts_folder) if charts else []
             if _keep_working is not None:
-                _keep_working["scored"] = scored.as_pandas_dataframe()[["enc_id_l", "enc_id_r", "match_probability"]]
+                _keep_working["scored"] = con.execute(
+                    f"SELECT enc_id_l, enc_id_r, match_probability, match_weight FROM {scored_table}").df()
                 _keep_working["events"] = con.execute("SELECT agency, record_id, enc_id FROM link_events").df()
             phases.timed("write", started)
         finally:
             con.close()
     persons = dict(written_stats)["persons"]
-    return LinkResult(output, stats.events, stats.distinct_encodings, persons, threshold, model is None,
+    return LinkResult(output, stats.events, stats.distinct_encodings, persons, decision.match_probability, model is None,
                       phases.seconds, counts | {"distinct_encodings": stats.distinct_encodings},
-                      model_file, chart_paths)
+                      model_file, chart_paths, decision.as_dict())
 
-
-def _pairs_above(scored, threshold: float) -> int:
-    relation = scored.as_duckdbpyrelation() if hasattr(scored, "as_duckdbpyrelation") else None
-    if relation is None:
-        return int(scored.as_spark_dataframe().filter(f"match_probability >= {threshold}").count())
-    return int(relation.filter(f"match_probability >= {threshold}").count("*").fetchall()[0][0])

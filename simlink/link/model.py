@@ -8,8 +8,8 @@ Unsupervised throughout (no labels exist at the linkage unit):
 * u by random sampling with an explicit ``max_pairs``;
 * m by expectation-maximisation over two blocking passes (date of birth; given + family
   name), each estimating the fields it does not block on;
-* prediction on the OR of the keyed blocking tokens, then connected components at the
-  match-probability threshold.
+* prediction on the OR of the keyed blocking tokens (capped: :mod:`simlink.link.block_caps`),
+  then the decision rule and connected components in DuckDB (:mod:`simlink.link.clusters`).
 """
 
 from __future__ import annotations
@@ -123,20 +123,23 @@ def block(linker, phases: Phases) -> None:
     phases.timed("block", started)
 
 
-def predict(linker, keep_probability: float, phases: Phases):
+def predict(linker, keep_weight: float, phases: Phases):
+    """Score the blocked pairs, keeping those with match weight >= ``keep_weight``."""
     started = time.perf_counter()
-    scored = linker.inference.predict(threshold_match_probability=keep_probability, warning_mode="never")
+    scored = linker.inference.predict(threshold_match_weight=keep_weight, warning_mode="never")
     phases.counts["pairs_kept"] = _count(scored)
     phases.timed("predict", started)
     return scored
 
 
-def cluster(linker, scored, threshold: float, phases: Phases):
-    started = time.perf_counter()
-    clusters = linker.clustering.cluster_pairwise_predictions_at_threshold(
-        scored, threshold_match_probability=threshold)
-    phases.timed("cluster", started)
-    return clusters
+def scored_into_duckdb(con: duckdb.DuckDBPyConnection, scored, backend: str) -> str:
+    """The kept pairs as a table of the working DuckDB database, for :mod:`simlink.link.clusters`
+    (Spark's come through the driver as Arrow: only ids and weights)."""
+    if backend == "duckdb":
+        return scored.physical_name
+    from simlink.link.spark import scored_to_duckdb
+
+    return scored_to_duckdb(con, scored)
 
 
 def _count(splink_df) -> int:
