@@ -21,14 +21,21 @@ from simlink.link import link_files
 @click.option("--overwrite", is_flag=True, help="Replace OUTPUT if it exists.")
 @click.option("--backend", type=click.Choice(["duckdb", "spark"]), default="duckdb", show_default=True,
               help="Where Splink runs; spark needs the 'spark' extra.")
-@click.option("--memory-limit", default="6GB", show_default=True, help="DuckDB memory limit (also the Spark driver memory when simlink starts the session).")
+@click.option("--memory-limit", default="6GB", show_default=True, help="DuckDB memory limit, beyond which it spills to --temp-dir (also the Spark driver memory when "
+                   "simlink starts the session).")
+@click.option("--temp-dir", type=click.Path(file_okay=False, path_type=Path),
+              help="Folder for DuckDB's spill files (and Spark's checkpoints) when the data outgrow the memory "
+                   "limit; default the system's temporary folder.")
 @click.option("--threads", type=click.IntRange(1), help="DuckDB threads, or local Spark cores (default: all cores).")
 @click.option("--no-charts", is_flag=True, help="Do not write OUTPUT.charts/ (Splink match-weight and m/u charts).")
 def link(encoded: tuple[Path, ...], output: Path, threshold: float | None, model_path: Path | None, overwrite: bool,
-         backend: str, memory_limit: str, threads: int | None, no_charts: bool) -> None:
-    """Link ENCODED files (one per agency) into persons; one file deduplicates it alone."""
+         backend: str, memory_limit: str, temp_dir: Path | None, threads: int | None, no_charts: bool) -> None:
+    """Link ENCODED files (one per agency) into persons; one file deduplicates it alone.
+
+    Progress of each phase goes to stderr when it is a terminal."""
     result = link_files(list(encoded), output, threshold=threshold, model=model_path, overwrite=overwrite,
-                        backend=backend, charts=not no_charts, memory_limit=memory_limit, threads=threads)
+                        backend=backend, charts=not no_charts, memory_limit=memory_limit, threads=threads,
+                        temp_dir=temp_dir)
     click.echo(result.line())
     if result.model_file:
         click.echo(f"model: {result.model_file}" + (f"; charts: {result.charts[0].parent}" if result.charts else ""))

@@ -18,7 +18,7 @@ import duckdb
 
 from simlink import __version__
 
-from simlink.errors import SchemaError
+from simlink.errors import SchemaError, SimlinkError
 from simlink.link import model as link_model
 from simlink.link import clusters as clusters_sql
 from simlink.link.block_caps import DEFAULT_CAP, cap_blocks
@@ -76,9 +76,14 @@ def read_model_file(path: str | Path, fingerprint: str | None = None) -> dict:
 
 
 def _connect(memory_limit: str, threads: int | None, temp_dir: str) -> duckdb.DuckDBPyConnection:
+    """The working database: in memory up to ``memory_limit``, spilling to ``temp_dir``."""
     con = duckdb.connect(":memory:")
-    con.execute(f"SET memory_limit='{memory_limit}'")
-    con.execute(f"SET temp_directory='{temp_dir}'")
+    try:
+        con.execute(f"SET memory_limit='{memory_limit}'")
+    except duckdb.Error:
+        con.close()
+        raise SimlinkError("memory limit must look like 6GB or 512MB") from None
+    con.execute("SET temp_directory='" + temp_dir.replace("'", "''") + "'")
     if threads:
         con.execute(f"SET threads={int(threads)}")
     con.execute("SET preserve_insertion_order=false")
@@ -100,6 +105,8 @@ def link_files(
     train_options: link_model.TrainOptions | None = None,
     keep_probability: float | None = None,
     block_cap: int | None = DEFAULT_CAP,
+    temp_dir: str | Path | None = None,
+    progress: bool | None = None,
     _keep_working: dict | None = None,
 ) -> LinkResult:
     """Link encoded files into persons and write the linkage database at ``output``.
@@ -117,17 +124,21 @@ def link_files(
     inputs = check_inputs(list(paths))
     if isinstance(model, (str, Path)):
         model = read_model_file(model, inputs.fingerprint)
+    if temp_dir is not None and not Path(temp_dir).is_dir():
+        raise SimlinkError("temporary folder does not exist", path=temp_dir)
     link_model.quiet_splink()
-    phases = link_model.Phases()
-    with tempfile.TemporaryDirectory(prefix="simlink-link-") as tmp:
+    steps = ["load"] + (["start"] if backend != "duckdb" else []) + (["train"] if model is None else []) + [
+        "block", "predict", "cluster", "write"]
+    phases = link_model.Phases(progress=link_model.progress_bar(steps, progress))
+    with tempfile.TemporaryDirectory(prefix="simlink-link-", dir=temp_dir) as tmp:
         con = _connect(memory_limit, threads, tmp)
         try:
-            started = time.perf_counter()
+            started = phases.begin("load")
             stats: LoadStats = load(con, inputs)
             caps = cap_blocks(con, "link_encodings", block_cap)
             fields = link_model.used_fields(con, inputs.schema)
             phases.timed("load", started)
-            started = time.perf_counter()
+            started = phases.begin("start") if backend != "duckdb" else time.perf_counter()
             db_api = link_model.make_db_api(backend, con, threads=threads, memory_limit=memory_limit, temp_dir=tmp)
             table = link_model.register_encodings(db_api, backend, con)
             if backend != "duckdb":  # session start and hand-over; nothing to time on DuckDB
@@ -149,12 +160,12 @@ def link_files(
             keep_weight = decision.match_weight if keep_probability is None else min(
                 decision.match_weight, clusters_sql.probability_decision(prior, keep_probability).match_weight)
             scored = link_model.predict(linker, keep_weight, phases)
-            started = time.perf_counter()
+            started = phases.begin("cluster")
             scored_table = link_model.scored_into_duckdb(con, scored, backend)
             linked_pairs = clusters_sql.cluster_pairs(con, scored_table, decision, "link_clusters")
             phases.timed("cluster", started)
             clusters_table = "link_clusters"
-            started = time.perf_counter()
+            started = phases.begin("write")
             trained_model = link_model.model_json(linker)
             metadata = {
                 "simlink_version": __version__,
@@ -186,6 +197,7 @@ def link_files(
             phases.timed("write", started)
         finally:
             con.close()
+            phases.close()
     persons = dict(written_stats)["persons"]
     return LinkResult(output, stats.events, stats.distinct_encodings, persons, decision.match_probability, model is None,
                       phases.seconds, counts | {"distinct_encodings": stats.distinct_encodings},

@@ -45,13 +45,41 @@ class TrainOptions:
 
 @dataclass
 class Phases:
-    """Wall-clock seconds per phase, plus counts the benchmark reports."""
+    """Wall-clock seconds per phase, counts the benchmark reports, and the progress bar."""
 
     seconds: dict[str, float] = field(default_factory=dict)
     counts: dict[str, int] = field(default_factory=dict)
+    progress: Any = None
+
+    def begin(self, name: str) -> float:
+        """Show ``name`` as the running phase; returns its start time."""
+        if self.progress is not None:
+            self.progress.set_description(f"link: {name}")
+        return time.perf_counter()
 
     def timed(self, name: str, started: float) -> None:
         self.seconds[name] = self.seconds.get(name, 0.0) + time.perf_counter() - started
+        if self.progress is not None:
+            self.progress.update(1)
+
+    def close(self) -> None:
+        if self.progress is not None:
+            self.progress.close()
+
+
+def progress_bar(steps: list[str], enabled: bool | None):
+    """A tqdm bar over the link phases on stderr; by default only when stderr is a terminal
+    (a log file or a pipe gets no bar, and tests none)."""
+    import sys
+
+    from tqdm import tqdm
+
+    if enabled is None:
+        enabled = sys.stderr.isatty()
+    if not enabled:
+        return None
+    return tqdm(total=len(steps), file=sys.stderr, unit="phase", leave=False, desc=f"link: {steps[0]}",
+                bar_format="{desc}: {n_fmt}/{total_fmt} phases [{elapsed}]")
 
 
 def quiet_splink() -> None:
@@ -104,7 +132,7 @@ def model_fields(model: dict) -> list[str]:
 
 def train(linker, schema: Schema, fields: list[str], options: TrainOptions, phases: Phases,
           backend: str = "duckdb") -> None:
-    started = time.perf_counter()
+    started = phases.begin("train")
     linker.training.estimate_probability_two_random_records_match(
         link_settings.prior_rules(schema, fields), recall=options.prior_recall)
     chunks = options.u_chunks or (1 if backend == "spark" else 10)
@@ -117,7 +145,7 @@ def train(linker, schema: Schema, fields: list[str], options: TrainOptions, phas
 
 
 def block(linker, phases: Phases) -> None:
-    started = time.perf_counter()
+    started = phases.begin("block")
     pairs = linker.inference.compute_blocked_pairs_for_predict()
     phases.counts["blocked_pairs"] = _count(pairs)
     phases.timed("block", started)
@@ -125,7 +153,7 @@ def block(linker, phases: Phases) -> None:
 
 def predict(linker, keep_weight: float, phases: Phases):
     """Score the blocked pairs, keeping those with match weight >= ``keep_weight``."""
-    started = time.perf_counter()
+    started = phases.begin("predict")
     scored = linker.inference.predict(threshold_match_weight=keep_weight, warning_mode="never")
     phases.counts["pairs_kept"] = _count(scored)
     phases.timed("predict", started)

@@ -1,0 +1,111 @@
+"""Issue 10 pieces at the linkage unit: the decision rule, SQL clustering, block-size caps."""
+
+from __future__ import annotations
+
+import math
+
+import duckdb
+import numpy as np
+import pandas as pd
+import pytest
+from scipy.sparse import coo_matrix
+from scipy.sparse.csgraph import connected_components as scipy_components
+
+from simlink.link.block_caps import cap_blocks, largest_block
+from simlink.link.clusters import (
+    cluster_pairs,
+    connected_components,
+    evidence_decision,
+    probability_decision,
+)
+
+
+def _partition(labels: dict[int, int]) -> set[frozenset]:
+    groups: dict[int, set] = {}
+    for node, label in labels.items():
+        groups.setdefault(label, set()).add(node)
+    return {frozenset(g) for g in groups.values()}
+
+
+def test_sql_components_equal_scipy_on_random_graph_with_a_long_chain():
+    rng = np.random.default_rng(3)
+    n = 3000
+    left, right = rng.integers(0, n, 2200), rng.integers(0, n, 2200)
+    chain = np.arange(5000, 5300)  # a 300-node path: needs pointer jumping to settle in few passes
+    left = np.concatenate([left, chain[:-1]])
+    right = np.concatenate([right, chain[1:]])
+    nodes = np.unique(np.concatenate([np.arange(n), chain, [9999]]))  # 9999: isolated
+    con = duckdb.connect()
+    edges = pd.DataFrame({"enc_id_l": left, "enc_id_r": right}).query("enc_id_l != enc_id_r")  # noqa: F841
+    node_frame = pd.DataFrame({"enc_id": nodes})  # noqa: F841
+    con.execute("CREATE TABLE e AS SELECT * FROM edges")
+    con.execute("CREATE TABLE n AS SELECT * FROM node_frame")
+    passes = connected_components(con, "e", "n", "out")
+    got = dict(con.execute("SELECT enc_id, cluster_id FROM out").fetchall())
+    index = {v: i for i, v in enumerate(nodes)}
+    a = [index[v] for v in edges.enc_id_l]
+    b = [index[v] for v in edges.enc_id_r]
+    _, labels = scipy_components(coo_matrix((np.ones(len(a)), (a, b)), shape=(len(nodes), len(nodes))), directed=False)
+    expected = {int(v): int(labels[i]) for i, v in enumerate(nodes)}
+    assert set(got) == set(expected)
+    assert _partition(got) == _partition(expected)
+    assert all(got[v] == min(g) for g in _partition(got) for v in g)  # the least id names the person
+    assert passes <= 40  # 300-node chain: label propagation alone needs ~300 (measured 19)
+
+
+def test_cluster_pairs_links_only_pairs_at_or_above_the_cut():
+    con = duckdb.connect()
+    con.execute("CREATE TABLE enc AS SELECT * FROM range(1, 7) t(enc_id)")
+    con.execute("""CREATE TABLE s AS SELECT * FROM (VALUES (1, 2, 5.0), (2, 3, 1.0), (4, 5, 0.99), (5, 6, 7.0))
+                   t(enc_id_l, enc_id_r, match_weight)""")
+    decision = probability_decision(0.001, 1 / (1 + 2 ** -1.0))  # match weight 1.0 exactly
+    assert decision.match_weight == pytest.approx(1.0)
+    linked = cluster_pairs(con, "s", decision, "out", nodes="enc")
+    assert linked == 3
+    got = dict(con.execute("SELECT enc_id, cluster_id FROM out").fetchall())
+    assert _partition(got) == {frozenset({1, 2, 3}), frozenset({4}), frozenset({5, 6})}
+
+
+def test_evidence_cut_tightens_with_candidate_pairs_per_encoding():
+    prior = 1e-5
+    small = evidence_decision(prior, candidate_pairs=50_000, encodings=10_000, margin=11)
+    big = evidence_decision(prior, candidate_pairs=400_000, encodings=10_000, margin=11)
+    assert small.evidence_bits == pytest.approx(math.log2(5) + 11)
+    assert big.evidence_bits - small.evidence_bits == pytest.approx(3.0)  # 8x the pairs: 3 bits more
+    assert big.match_probability > small.match_probability
+    # the cut is on evidence, so a smaller prior (more encodings) lowers the probability it implies
+    assert evidence_decision(prior / 10, 50_000, 10_000, 11).evidence_bits == pytest.approx(small.evidence_bits)
+    fixed = probability_decision(prior, 0.95)
+    assert fixed.match_probability == pytest.approx(0.95)
+    assert fixed.evidence_bits == pytest.approx(math.log2(19) - math.log2(prior / (1 - prior)))
+
+
+def _tokens(con: duckdb.DuckDBPyConnection) -> None:
+    # blk__a: one block of 8, one of 3, singletons; blk__b: all in blocks of 2; other columns untouched
+    con.execute("""CREATE TABLE enc AS SELECT i AS enc_id,
+                   CASE WHEN i < 8 THEN 100 WHEN i < 11 THEN 200 ELSE i END::BIGINT AS blk__a,
+                   (i // 2)::BIGINT AS blk__b, i * 10 AS x__w0 FROM range(20) t(i)""")
+
+
+def test_cap_drops_tokens_of_oversized_blocks_only():
+    con = duckdb.connect()
+    _tokens(con)
+    before = con.execute("SELECT * FROM enc ORDER BY enc_id").df()
+    assert largest_block(con, "enc") == 8
+    stats = cap_blocks(con, "enc", cap=5)
+    after = con.execute("SELECT * FROM enc ORDER BY enc_id").df()
+    assert largest_block(con, "enc") == 3
+    assert stats.oversized_values == {"blk__a": 1, "blk__b": 0} and stats.dropped_encodings == {"blk__a": 8}
+    assert after.blk__a.iloc[:8].isna().all()
+    pd.testing.assert_series_equal(after.blk__a.iloc[8:].astype("int64"), before.blk__a.iloc[8:])
+    pd.testing.assert_frame_equal(after.drop(columns="blk__a"), before.drop(columns="blk__a"))
+
+
+def test_no_cap_leaves_tokens_and_a_tiny_cap_is_refused():
+    con = duckdb.connect()
+    _tokens(con)
+    before = con.execute("SELECT * FROM enc ORDER BY enc_id").df()
+    assert cap_blocks(con, "enc", cap=None).oversized_values == {}
+    pd.testing.assert_frame_equal(con.execute("SELECT * FROM enc ORDER BY enc_id").df(), before)
+    with pytest.raises(ValueError):
+        cap_blocks(con, "enc", cap=1)
