@@ -64,7 +64,8 @@ def measure(folder: Path, cap: int | None, threads: int) -> dict:
             "pairs_per_encoding": pairs / n, "pair_completeness": covered / total if total else 1.0,
             "event_pair_completeness": (same + (ev_kept or 0)) / (same + (ev_across or 0)),
             "largest_block": biggest, "cap_seconds": cap_seconds, "pair_count_seconds": pair_seconds,
-            "oversized_values": stats.oversized_values, "dropped_encodings": stats.dropped_encodings}
+            "oversized_values": stats.oversized_values, "dropped_encodings": stats.dropped_encodings,
+            "partner": stats.partner}
 
 
 def main() -> None:

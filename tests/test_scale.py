@@ -81,24 +81,35 @@ def test_evidence_cut_tightens_with_candidate_pairs_per_encoding():
 
 
 def _tokens(con: duckdb.DuckDBPyConnection) -> None:
-    # blk__a: one block of 8, one of 3, singletons; blk__b: all in blocks of 2; other columns untouched
+    # blk__a: one block of 8 (ids 0-7), one of 3, singletons; blk__b: pairs (i // 2), except
+    # that ids 0-3 share one b; x__w0 is not a token and is never touched
     con.execute("""CREATE TABLE enc AS SELECT i AS enc_id,
                    CASE WHEN i < 8 THEN 100 WHEN i < 11 THEN 200 ELSE i END::BIGINT AS blk__a,
-                   (i // 2)::BIGINT AS blk__b, i * 10 AS x__w0 FROM range(20) t(i)""")
+                   CASE WHEN i < 4 THEN 0 ELSE i // 2 END::BIGINT AS blk__b, i * 10 AS x__w0
+                   FROM range(20) t(i)""")
 
 
-def test_cap_drops_tokens_of_oversized_blocks_only():
+def test_cap_refines_oversized_blocks_with_the_and_of_a_partner_token():
     con = duckdb.connect()
     _tokens(con)
     before = con.execute("SELECT * FROM enc ORDER BY enc_id").df()
     assert largest_block(con, "enc") == 8
-    stats = cap_blocks(con, "enc", cap=5)
+    stats = cap_blocks(con, "enc", cap=3)
     after = con.execute("SELECT * FROM enc ORDER BY enc_id").df()
-    assert largest_block(con, "enc") == 3
-    assert stats.oversized_values == {"blk__a": 1, "blk__b": 0} and stats.dropped_encodings == {"blk__a": 8}
-    assert after.blk__a.iloc[:8].isna().all()
+    assert largest_block(con, "enc") <= 3
+    assert stats.oversized_values == {"blk__a": 1, "blk__b": 1}
+    assert stats.partner == {"blk__a": "blk__b", "blk__b": "blk__a"}
+    # a = 100 AND b: {0..3} is 4 > cap: dropped; {4,5}, {6,7}: finer blocks of two
+    assert after.blk__a.iloc[:4].isna().all()
+    assert after.blk__a.iloc[4] == after.blk__a.iloc[5] != after.blk__a.iloc[6] == after.blk__a.iloc[7]
+    assert not set(after.blk__a.iloc[4:8]) & set(before.blk__a)  # new values, not old blocks
+    assert stats.refined_encodings["blk__a"] == 4 and stats.dropped_encodings["blk__a"] == 4
+    # b = 0 AND a = 100: all four together, still over the cap: dropped
+    assert after.blk__b.iloc[:4].isna().all() and stats.dropped_encodings["blk__b"] == 4
+    # blocks within the cap and non-token columns are unchanged
     pd.testing.assert_series_equal(after.blk__a.iloc[8:].astype("int64"), before.blk__a.iloc[8:])
-    pd.testing.assert_frame_equal(after.drop(columns="blk__a"), before.drop(columns="blk__a"))
+    pd.testing.assert_series_equal(after.blk__b.iloc[4:].astype("int64"), before.blk__b.iloc[4:])
+    pd.testing.assert_series_equal(after.x__w0, before.x__w0)
 
 
 def test_no_cap_leaves_tokens_and_a_tiny_cap_is_refused():

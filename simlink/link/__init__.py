@@ -185,6 +185,7 @@ def link_files(
             stats_rows = [("blocked_pairs", counts.get("blocked_pairs", 0)),
                           ("pairs_at_or_above_threshold", linked_pairs),
                           ("blocking_tokens_over_cap", sum(caps.oversized_values.values())),
+                          ("blocking_tokens_refined", sum(caps.refined_encodings.values())),
                           ("blocking_tokens_dropped", sum(caps.dropped_encodings.values()))]
             written_stats = write_database(con, output, clusters_table, metadata, trained_model, stats_rows)
             model_file, charts_folder = sidecars(output)
