@@ -9,6 +9,9 @@ scored pairs with each rule and scores pairwise and B-cubed F1 and the headline 
   follows the number of candidate pairs C over N distinct encodings: >= log2(C / N) + k.
   A non-match reaches evidence t with probability <= 2^-t, so the false links expected per
   encoding, C/N * 2^-t, stay below 2^-k however the candidates grow;
+* ``weight``: a cut on the match weight itself (posterior log2 odds, prior included) at
+  log2(C / N) + k: each linked pair is false with probability at most N/C * 2^-k, so the
+  false links expected among all C candidates stay below N * 2^-k, a fixed share per encoding;
 * ``bridges@p,h``: components at p, then edges that are bridges of their component and
   below h are dropped and components recomputed (one weak link does not join two people).
 
@@ -71,36 +74,50 @@ def main() -> None:
     parser.add_argument("--folder", type=Path, required=True)
     parser.add_argument("--tag", default=None)
     args = parser.parse_args()
-    keep: dict = {}
-    started = time.perf_counter()
-    result = link_files([args.folder / f"{a}.parquet" for a in linkeval.AGENCIES], args.folder / "rules.duckdb",
-                        overwrite=True, charts=False, keep_probability=0.01, _keep_working=keep, threads=2)
-    link_seconds = time.perf_counter() - started
-    model = json.loads(Path(result.model_file).read_text())["splink"]
-    prior = model["probability_two_random_records_match"]
+    cache = args.folder / "rules-scored.parquet"
+    if cache.exists() and (args.folder / "rules-meta.json").exists():  # one scoring, many rule sweeps
+        scored, events = pd.read_parquet(cache), pd.read_parquet(args.folder / "rules-events.parquet")
+        meta = json.loads((args.folder / "rules-meta.json").read_text())
+    else:
+        keep: dict = {}
+        started = time.perf_counter()
+        result = link_files([args.folder / f"{a}.parquet" for a in linkeval.AGENCIES], args.folder / "rules.duckdb",
+                            overwrite=True, charts=False, keep_probability=0.01, _keep_working=keep, threads=2)
+        model = json.loads(Path(result.model_file).read_text())["splink"]
+        meta = {"events": result.events, "distinct_encodings": result.distinct_encodings,
+                "blocked_pairs": result.counts["blocked_pairs"], "link_seconds": time.perf_counter() - started,
+                "prior": model["probability_two_random_records_match"]}
+        scored, events = keep["scored"], keep["events"]
+        scored.to_parquet(cache)
+        events.to_parquet(args.folder / "rules-events.parquet")
+        (args.folder / "rules-meta.json").write_text(json.dumps(meta))
+    prior = meta["prior"]
     prior_bits = math.log2(prior / (1 - prior))
-    scored, events = keep["scored"], keep["events"]
     p = scored.match_probability.clip(1e-12, 1 - 1e-12)
     scored = scored.assign(evidence=np.log2(p / (1 - p)) - prior_bits)
     truth = pd.read_csv(args.folder / "truth.csv", dtype={"record_id": str})
     truth_counts = headline(truth.rename(columns={"person_id": "person_key"}))
     nodes = pd.Index(events.enc_id.unique())
-    candidates, n = result.counts["blocked_pairs"], result.distinct_encodings
+    candidates, n = meta["blocked_pairs"], meta["distinct_encodings"]
     rules: dict[str, np.ndarray] = {}
-    for t in (0.5, 0.8, 0.95, 0.99, 0.999):
-        e = scored[scored.match_probability >= t]
-        rules[f"cc@{t}"] = components(nodes, e.enc_id_l.to_numpy(), e.enc_id_r.to_numpy())
-    for k in (8, 10, 11, 12, 13, 14):
+    def cc(edges: pd.DataFrame) -> np.ndarray:
+        return components(nodes, edges.enc_id_l.to_numpy(), edges.enc_id_r.to_numpy())
+
+    for t in (0.5, 0.95, 0.99, 0.999, 0.9999, 0.99999):
+        rules[f"cc@{t}"] = cc(scored[scored.match_probability >= t])
+    for k in (11, 14, 17):
         cut = math.log2(candidates / n) + k
-        e = scored[scored.evidence >= cut]
-        rules[f"evidence k={k} (>= {cut:.1f} bits)"] = components(nodes, e.enc_id_l.to_numpy(), e.enc_id_r.to_numpy())
-    for t, h in ((0.5, 0.99), (0.95, 0.99), (0.95, 0.999)):
+        rules[f"evidence >= log2(C/N) + {k} (>= {cut:.1f} bits)"] = cc(scored[scored.evidence >= cut])
+    for k in (2, 3, 4, 5, 6, 8):
+        cut = math.log2(candidates / n) + k
+        p = 1 / (1 + 2 ** -cut)
+        rules[f"weight >= log2(C/N) + {k} (p >= {p:.5f})"] = cc(scored[scored.match_weight >= cut])
+    for t, h in ((0.95, 0.999), (0.99, 0.9999), (0.999, 0.99999)):
         rules[f"bridges@{t},{h}"] = drop_weak_bridges(nodes, scored[scored.match_probability >= t].reset_index(drop=True), h)
-    for k, extra in ((10, 4), (11, 4), (11, 8)):
+    for k, extra in ((2, 4), (3, 4), (4, 4)):
         cut = math.log2(candidates / n) + k
-        e = scored[scored.evidence >= cut].reset_index(drop=True)
-        high = 1 / (1 + 2 ** -(cut + extra + prior_bits))
-        rules[f"evidence k={k} + bridges below +{extra} bits"] = drop_weak_bridges(nodes, e, high)
+        rules[f"weight >= log2(C/N) + {k}, bridges below +{extra} bits"] = drop_weak_bridges(
+            nodes, scored[scored.match_weight >= cut].reset_index(drop=True), 1 / (1 + 2 ** -(cut + extra)))
     rows = []
     for name, labels in rules.items():
         mapping = pd.Series(labels, index=nodes)
@@ -111,12 +128,10 @@ def main() -> None:
                      "pair_recall": q.pair_recall, "bcubed_f1": q.bcubed_f1,
                      **{f"{k}_rel_error": counts[k] / truth_counts[k] - 1 for k in counts}})
     tag = args.tag or args.folder.name
-    meta = {"folder": str(args.folder), "events": result.events, "distinct_encodings": n,
-            "blocked_pairs": candidates, "prior": prior, "link_seconds": link_seconds,
-            "load": os.getloadavg()[0], "truth": truth_counts}
+    meta |= {"folder": str(args.folder), "load": os.getloadavg()[0], "truth": truth_counts}
     out = HERE / "results"
     (out / f"cluster_rules_{tag}.json").write_text(json.dumps({"meta": meta, "rows": rows}, indent=1))
-    lines = [f"# Clustering rules on {result.events:,} contacts ({n:,} distinct encodings, {candidates:,} candidate pairs; "
+    lines = [f"# Clustering rules on {meta['events']:,} contacts ({n:,} distinct encodings, {candidates:,} candidate pairs; "
              f"load {meta['load']:.1f})", "",
              "| rule | pair F1 | precision | recall | B-cubed F1 | people err | 2+ services err | repeat err |",
              "|---|---|---|---|---|---|---|---|"]

@@ -58,6 +58,18 @@ def evidence_decision(prior: float, candidate_pairs: int, encodings: int,
     return Decision(prior_weight(prior) + evidence, evidence, prior, f"evidence >= log2(pairs/encoding) + {margin:g}")
 
 
+def weight_decision(prior: float, candidate_pairs: int, encodings: int, margin: float) -> Decision:
+    """Link at match weight (posterior log2 odds) >= log2(C/N) + margin bits.
+
+    A pair kept at that weight is a false link with probability at most N/C * 2^-margin, so
+    the false links expected among all C candidate pairs stay below N * 2^-margin: a fixed
+    share of the encodings, however the candidates grow (the prior already follows the
+    number of possible pairs; this follows the number of candidate pairs)."""
+    per_encoding = max(candidate_pairs, 1) / max(encodings, 1)
+    weight = math.log2(per_encoding) + margin
+    return Decision(weight, weight - prior_weight(prior), prior, f"match weight >= log2(pairs/encoding) + {margin:g}")
+
+
 def probability_decision(prior: float, threshold: float) -> Decision:
     """A fixed match-probability threshold (``--threshold``), as a match-weight cut."""
     weight = math.log2(threshold / (1.0 - threshold))
