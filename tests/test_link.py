@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import re
 from pathlib import Path
 
@@ -18,6 +19,7 @@ from simlink.link import link_files
 from simlink.link.comparisons import DiceAtThresholds
 from simlink.schema import load_schema, schema_from_dict
 from simlink.link.block_caps import DEFAULT_CAP
+from simlink.link.clusters import DEFAULT_MARGIN
 from simlink.synth import AGENCIES, SynthConfig, write_synth
 
 PEOPLE = 1500
@@ -250,6 +252,10 @@ def test_refuses_missing_temp_dir_and_bad_memory_limit(data, tmp_path):
     assert not (tmp_path / "x.duckdb").exists()
 
 
+def stats_of(path: Path) -> dict:
+    return dict(_table(path, "SELECT statistic, value FROM link_stats").values)
+
+
 def test_temp_dir_progress_and_the_decision_recorded(data, tmp_path, capsys):
     scratch = tmp_path / "scratch"
     scratch.mkdir()
@@ -261,7 +267,9 @@ def test_temp_dir_progress_and_the_decision_recorded(data, tmp_path, capsys):
     assert list(scratch.iterdir()) == []  # the run's private folder inside it is gone
     metadata = {k: json.loads(v) for k, v in _table(tmp_path / "p.duckdb", "SELECT key, value FROM run_metadata").values}
     decision = metadata["decision"]
-    assert decision["rule"].startswith("evidence") and decision["evidence_bits"] > 0
+    assert decision["rule"].startswith("match weight >= log2(pairs/encoding)") and decision["evidence_bits"] > 0
+    blocked = stats_of(tmp_path / "p.duckdb")["blocked_pairs"]
+    assert decision["match_weight"] == pytest.approx(math.log2(blocked / result.distinct_encodings) + DEFAULT_MARGIN, abs=1e-3)
     assert metadata["threshold_match_probability"] == pytest.approx(decision["match_probability"])
     assert metadata["blocking_cap"] == DEFAULT_CAP and result.counts["blocked_pairs"] > 0
     stats = dict(_table(tmp_path / "p.duckdb", "SELECT statistic, value FROM link_stats").values)

@@ -15,8 +15,8 @@ from simlink.link.block_caps import cap_blocks, largest_block
 from simlink.link.clusters import (
     cluster_pairs,
     connected_components,
-    evidence_decision,
     probability_decision,
+    weight_decision,
 )
 
 
@@ -66,15 +66,16 @@ def test_cluster_pairs_links_only_pairs_at_or_above_the_cut():
     assert _partition(got) == {frozenset({1, 2, 3}), frozenset({4}), frozenset({5, 6})}
 
 
-def test_evidence_cut_tightens_with_candidate_pairs_per_encoding():
+def test_weight_cut_tightens_with_candidate_pairs_per_encoding():
     prior = 1e-5
-    small = evidence_decision(prior, candidate_pairs=50_000, encodings=10_000, margin=11)
-    big = evidence_decision(prior, candidate_pairs=400_000, encodings=10_000, margin=11)
-    assert small.evidence_bits == pytest.approx(math.log2(5) + 11)
-    assert big.evidence_bits - small.evidence_bits == pytest.approx(3.0)  # 8x the pairs: 3 bits more
+    small = weight_decision(prior, candidate_pairs=50_000, encodings=10_000, margin=4)
+    big = weight_decision(prior, candidate_pairs=400_000, encodings=10_000, margin=4)
+    assert small.match_weight == pytest.approx(math.log2(5) + 4)
+    assert big.match_weight - small.match_weight == pytest.approx(3.0)  # 8x the pairs: 3 bits more
     assert big.match_probability > small.match_probability
-    # the cut is on evidence, so a smaller prior (more encodings) lowers the probability it implies
-    assert evidence_decision(prior / 10, 50_000, 10_000, 11).evidence_bits == pytest.approx(small.evidence_bits)
+    # expected false links among all candidates, sum of (1 - p) at the cut, stay below N / 2^margin
+    assert 400_000 * (1 - big.match_probability) <= 10_000 / 2 ** 4
+    assert small.evidence_bits == pytest.approx(small.match_weight - math.log2(prior / (1 - prior)))
     fixed = probability_decision(prior, 0.95)
     assert fixed.match_probability == pytest.approx(0.95)
     assert fixed.evidence_bits == pytest.approx(math.log2(19) - math.log2(prior / (1 - prior)))

@@ -14,8 +14,8 @@ from simlink.link import link_files
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False, path_type=Path),
               help="Linkage database (DuckDB) to write.")
 @click.option("--threshold", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=None,
-              help="Link pairs at or above this match probability (e.g. 0.95). Default: pairs with evidence "
-                   "above log2(candidate pairs per encoding) + 11 bits, a cut that tightens as the data grows.")
+              help="Link pairs at or above this match probability (e.g. 0.999). Default: match weight >= "
+                   "log2(candidate pairs per encoding) + 3.5, a cut that tightens as the candidates grow.")
 @click.option("--model", "model_path", type=click.Path(dir_okay=False, path_type=Path),
               help="Reuse a model file from an earlier run (OUTPUT.model.json) instead of training.")
 @click.option("--overwrite", is_flag=True, help="Replace OUTPUT if it exists.")

@@ -95,7 +95,7 @@ def link_files(
     output: str | Path,
     *,
     threshold: float | None = None,
-    evidence_margin: float = clusters_sql.DEFAULT_EVIDENCE_MARGIN,
+    decision_margin: float = clusters_sql.DEFAULT_MARGIN,
     model: str | Path | dict | None = None,
     overwrite: bool = False,
     backend: str = "duckdb",
@@ -111,8 +111,9 @@ def link_files(
 ) -> LinkResult:
     """Link encoded files into persons and write the linkage database at ``output``.
 
-    ``threshold``: link pairs at or above this match probability; default (None) the
-    evidence rule of :mod:`simlink.link.clusters`, which tightens as candidates grow.
+    ``threshold``: link pairs at or above this match probability; default (None) the rule
+    of :mod:`simlink.link.clusters`: match weight >= log2(candidate pairs per encoding) +
+    ``decision_margin``, which tightens as candidates grow.
     ``model``: a model file (or dict) from an earlier run to reuse instead of training.
     ``keep_probability``: lowest match probability kept from prediction (default: the
     threshold); only benchmarks lower it, to try several thresholds on one scoring.
@@ -154,8 +155,8 @@ def link_files(
                                  backend)
             link_model.block(linker, phases)
             prior = link_model.model_json(linker)["probability_two_random_records_match"]
-            decision = (clusters_sql.evidence_decision(prior, phases.counts["blocked_pairs"], stats.distinct_encodings,
-                                                       evidence_margin)
+            decision = (clusters_sql.weight_decision(prior, phases.counts["blocked_pairs"], stats.distinct_encodings,
+                                                     decision_margin)
                         if threshold is None else clusters_sql.probability_decision(prior, threshold))
             keep_weight = decision.match_weight if keep_probability is None else min(
                 decision.match_weight, clusters_sql.probability_decision(prior, keep_probability).match_weight)
