@@ -140,7 +140,7 @@ def main() -> None:
         inputs["edge_cases"] = tmp / "edge_cases.csv"
         write_edge_cases(inputs["generated"], inputs["edge_cases"])
         subprocess.run([sys.executable, "-m", "simlink", "synth", "--people", str(args.people), "--seed", "3",
-                        "--errors", "high", "--out", str(tmp / "synth")], check=True, cwd=ROOT,
+                        "--errors", "high", "--out-dir", str(tmp / "synth")], check=True, cwd=ROOT,
                        capture_output=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
         for agency in ("police", "mental_health"):
             inputs[f"synth_{agency}"] = tmp / "synth" / f"{agency}.csv"

@@ -92,8 +92,9 @@ def run_child(kind: str, folder: Path, threads: int, memory_limit: str) -> dict:
 
 def model_differences(a_path: Path, b_path: Path) -> dict:
     """Largest absolute differences between two trained models, level by level."""
-    a = json.loads(Path(a_path).read_text())["splink"]
-    b = json.loads(Path(b_path).read_text())["splink"]
+    from simlink.link import read_model_file
+
+    a, b = read_model_file(a_path), read_model_file(b_path)  # either model-file format
     worst = {"m": 0.0, "u": 0.0, "match_weight": 0.0}
     where = {}
     for ca, cb in zip(a["comparisons"], b["comparisons"]):

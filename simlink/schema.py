@@ -23,9 +23,10 @@ from typing import Any
 from simlink.errors import SchemaError
 from simlink.agency.normalise import NORMALISERS
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 # Bumped whenever the bytes an encoder writes for the same schema and key would change.
-ENCODING_FORMAT_VERSION = 1
+ENCODING_FORMAT_VERSION = 2
+ENCODINGS = ("bloom", "minhash")
 
 TOKEN_KINDS = ("qgram", "date_parts", "positional", "whole")
 PHONETIC = ("", "soundex", "metaphone", "nysiis")
@@ -92,6 +93,16 @@ class FieldSpec:
     optional_column: bool = False
     tokens: TokenSpec = field(default_factory=TokenSpec)
     hardening: Hardening = field(default_factory=Hardening)
+    encoding: str = "bloom"
+    segments: int = 0
+    salt_by: tuple[str, ...] = ()
+
+    @property
+    def copies(self) -> tuple["FilterCopy", ...]:
+        """The filters stored for this field: one per salting scope, or one unsalted."""
+        if not self.salt_by:
+            return (FilterCopy(self.name, "", self.name, self.words),)
+        return tuple(FilterCopy(self.name, s, f"{self.name}__by_{s}", self.words) for s in self.salt_by)
 
     @property
     def stored_bits(self) -> int:
@@ -102,6 +113,21 @@ class FieldSpec:
     @property
     def words(self) -> int:
         return self.stored_bits // 64
+
+
+@dataclass(frozen=True)
+class FilterCopy:
+    """One stored filter of a field. ``scope`` names the blocking key whose value salts it
+    ("" = unsalted): two records' copies are comparable only when their tokens of that key
+    are equal, and copies under different scope values are unrelated bit patterns."""
+
+    field: str
+    scope: str
+    prefix: str
+    words: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.prefix, "field": self.field, "scope": self.scope or None, "words": self.words}
 
 
 @dataclass(frozen=True)
@@ -148,10 +174,22 @@ class Schema:
                 return f
         raise KeyError(name)
 
+    @property
+    def copies(self) -> tuple[FilterCopy, ...]:
+        return tuple(c for f in self.fields for c in f.copies)
+
+    def blocking_key(self, name: str) -> BlockingKey:
+        for b in self.blocking:
+            if b.name == name:
+                return b
+        raise KeyError(name)
+
     def to_dict(self) -> dict[str, Any]:
         """The full document, defaults filled in (what ``schema show`` prints)."""
         doc = asdict(self)
         doc["fields"] = list(doc["fields"])
+        for f in doc["fields"]:
+            f["salt_by"] = list(f["salt_by"])
         doc["blocking"] = [b.to_dict() for b in self.blocking]
         return doc
 
@@ -214,6 +252,19 @@ def _validate_field(f: FieldSpec, where: str, source: str) -> None:
             f"{where}.tokens: kind 'date_parts' needs normaliser 'date'", source)
     _expect(t.phonetic == "" or f.normaliser == "person_name",
             f"{where}.tokens: phonetic tokens need normaliser 'person_name'", source)
+    _expect(f.encoding in ENCODINGS, f"{where}: encoding must be one of {', '.join(ENCODINGS)}", source)
+    if f.encoding == "minhash":
+        width = f.bits // f.segments if isinstance(f.segments, int) and f.segments > 0 else 0
+        _expect(width in (2, 4, 8, 16, 32, 64) and f.bits % f.segments == 0 and f.segments <= 1024,
+                f"{where}: a minhash field needs segments dividing bits into 2-64 bit segments "
+                "(e.g. bits = 512, segments = 64)", source)
+        _expect(f.hardening == Hardening(), f"{where}: hardening options apply to bloom encodings only", source)
+    else:
+        _expect(f.segments == 0, f"{where}: segments applies to encoding 'minhash' only", source)
+    _expect(not (f.salt_by and f.hardening != Hardening()),
+            f"{where}: salt_by and the hardening options cannot be combined (the scope salt replaces them)", source)
+    _expect(len(set(f.salt_by)) == len(f.salt_by) and all(isinstance(x, str) and x for x in f.salt_by),
+            f"{where}: salt_by must list distinct blocking key names", source)
     h = f.hardening
     _expect(isinstance(h.blip_epsilon, (int, float)) and h.blip_epsilon >= 0,
             f"{where}.hardening: blip_epsilon must be >= 0 (0 = off)", source)
@@ -232,6 +283,8 @@ def _parse_part(part: str, fields_by_name: dict[str, FieldSpec], where: str, sou
 def schema_from_dict(doc: dict[str, Any], source: str = "<schema>") -> Schema:
     """Build and validate a schema from a parsed document; errors name the offending key."""
     _check_keys(doc, {"version", "name", "record", "fields", "blocking"}, "schema", source)
+    if doc.get("version") == 1:
+        doc = upgrade_v1(doc)
     _expect(doc.get("version") == SCHEMA_VERSION, f"schema: version must be {SCHEMA_VERSION}", source)
     record = _build(RecordColumns, dict(doc.get("record", {})), "record", source)
     raw_fields = doc.get("fields") or []
@@ -242,6 +295,9 @@ def schema_from_dict(doc: dict[str, Any], source: str = "<schema>") -> Schema:
         raw = dict(raw)
         tokens = _build(TokenSpec, dict(raw.pop("tokens", {})), f"{where}.tokens", source)
         hardening = _build(Hardening, dict(raw.pop("hardening", {})), f"{where}.hardening", source)
+        if "salt_by" in raw:
+            _expect(isinstance(raw["salt_by"], list), f"{where}: salt_by must be a list of blocking key names", source)
+            raw["salt_by"] = tuple(raw["salt_by"])
         spec = _build(FieldSpec, {**raw, "tokens": tokens, "hardening": hardening}, where, source)
         _validate_field(spec, f"{where} ({spec.name})", source)
         parsed.append(spec)
@@ -266,12 +322,15 @@ def schema_from_dict(doc: dict[str, Any], source: str = "<schema>") -> Schema:
             swappable = {kind for kind in kinds if kinds.count(kind) > 1}
             _expect(bool(swappable),
                     f"{where} ({name}): an unordered key needs two or more parts of the same kind and derivation", source)
-            _expect(not any(derivation in IDENTITY_DERIVATIONS for _, derivation in swappable),
-                    f"{where} ({name}): an unordered key cannot swap whole-value derivations "
-                    f"({', '.join(sorted(IDENTITY_DERIVATIONS))}); their hashes are keyed per field", source)
         blocking.append(BlockingKey(name, tuple(str(p) for p in parts), unordered))
     block_names = [b.name for b in blocking]
     _expect(len(set(block_names)) == len(block_names), "schema: blocking key names must be unique", source)
+    for f in parsed:
+        for scope in f.salt_by:
+            _expect(scope in block_names, f"fields ({f.name}).salt_by: '{scope}' is not a blocking key of this schema", source)
+            key = next(b for b in blocking if b.name == scope)
+            _expect(all(not p.startswith(f.name + ":") for p in key.parts),
+                    f"fields ({f.name}).salt_by: '{scope}' is made from {f.name} itself", source)
     return Schema(
         name=str(doc.get("name", "unnamed")),
         fields=tuple(parsed),
@@ -279,6 +338,17 @@ def schema_from_dict(doc: dict[str, Any], source: str = "<schema>") -> Schema:
         record=record,
         version=SCHEMA_VERSION,
     )
+
+
+def upgrade_v1(doc: dict[str, Any]) -> dict[str, Any]:
+    """A version-1 document as version 2 (pure): same fields and keys, unsalted bloom copies.
+
+    Its fingerprint differs from the version-1 one (the encoding format is part of it), so
+    files encoded under version 1 are never mistaken for version-2 files.
+    """
+    upgraded = dict(doc)
+    upgraded["version"] = 2
+    return upgraded
 
 
 def load_schema(path: str | Path | None = None) -> Schema:
@@ -299,6 +369,15 @@ def load_schema(path: str | Path | None = None) -> Schema:
     except tomllib.TOMLDecodeError as exc:
         raise SchemaError(f"not valid TOML ({exc})", path=source) from None
     return schema_from_dict(doc, source)
+
+
+def schema_toml(schema: Schema) -> str:
+    """The schema as a TOML file that :func:`load_schema` reads back to the same fingerprint."""
+    from simlink.toml_text import dumps
+
+    header = ("# simlink linkage schema, every default filled in (keys: docs/schema.md).\n"
+              f"# fingerprint: {schema.fingerprint}\n")
+    return header + dumps(schema.to_dict())
 
 
 def schema_from_json(text: str, source: str) -> Schema:

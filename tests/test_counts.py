@@ -190,9 +190,10 @@ def test_cli_formats_and_report(tiny_db: Path, tmp_path: Path) -> None:
     totals = {r["measure"]: r["count"] for r in doc["tables"]["totals"]}
     assert totals["contacts"] == 20 and totals["people"] is None
     html = (tmp_path / "rep" / "report.html").read_text()
-    assert html.count("data:image/png;base64,") == 3 and "http" not in html.replace(
+    assert html.count("data:image/png;base64,") == 4 and "http" not in html.replace(
         "http-equiv", "")
-    for png in ("service_overlap.png", "contacts_per_person.png", "monthly_trend.png"):
+    for png in ("service_overlap.png", "contacts_per_person.png", "monthly_trend.png",
+                "monthly_by_service.png"):
         assert (tmp_path / "rep" / png).read_bytes()[:4] == b"\x89PNG"
     res = _cli(["counts", str(tiny_db), "--format", "json", "-o", str(out)])
     assert res.exit_code == 2 and "--overwrite" in res.output
@@ -259,9 +260,38 @@ def test_no_identity_bearing_value_in_any_output(tiny_db: Path, tmp_path: Path,
 def test_cli_dp_options(tiny_db: Path) -> None:
     args = ["counts", str(tiny_db), "--format", "json", "--dp-epsilon", "1", "--dp-seed", "3"]
     first, second = _cli(args), _cli(args)
-    assert first.exit_code == 0 and first.output == second.output
-    doc = json.loads(first.output)
+    assert first.exit_code == 0 and second.exit_code == 0
+    doc, doc2 = json.loads(first.output), json.loads(second.output)
+    assert doc["tables"] == doc2["tables"]  # seeded: the same noise (and a second release id)
+    assert (doc["disclosure_control"]["release_id"], doc2["disclosure_control"]["release_id"]) \
+        == (1, 2)
     assert doc["disclosure_control"]["dp_epsilon"] == 1.0 and doc["disclosure_control"]["dp_seeded"]
     assert "testing only" in " ".join(doc["statement"])
     res = _cli(["counts", str(tiny_db), "--dp-seed", "3"])
     assert res.exit_code == 2 and "epsilon" in res.output
+
+
+def test_scope_agencies_and_period(tiny_db: Path) -> None:
+    from simlink.counts import Scope
+
+    police = measures_from_db(tiny_db, scope=Scope(agencies=("police",)))
+    assert dict(zip(police["totals"]["measure"], police["totals"]["count"]))["contacts"] == 9
+    assert as_dict(police["by_service"], "service")["ed"]["contacts"] == 0
+    # Jul-Dec 2024: P5's six July contacts and P6's one on 31 December; windows see only these.
+    import datetime as dt
+
+    half = measures_from_db(tiny_db, scope=Scope(start=dt.date(2024, 7, 1),
+                                                 end=dt.date(2024, 12, 31)))
+    totals = dict(zip(half["totals"]["measure"], half["totals"]["count"]))
+    assert (totals["contacts"], totals["people"], totals["repeat_people"]) == (7, 2, 1)
+    assert list(half["monthly"]["month"]) == [f"2024-{m:02d}" for m in range(7, 13)]
+    assert half["monthly_by_service"]["ambulance"].sum() == 3
+    res = _cli(["counts", str(tiny_db), "--format", "json", "--unsafe-no-disclosure-control",
+                "--agencies", "police,ed", "--period-start", "2024-07-01"])
+    assert res.exit_code == 0
+    doc = json.loads(res.stdout)
+    assert {r["measure"]: r["count"] for r in doc["tables"]["totals"]}["contacts"] == 5
+    assert doc["disclosure_control"]["scope"]["agencies"] == ["ed", "police"]
+    res = _cli(["counts", str(tiny_db), "--period-start", "2025-01-01", "--period-end",
+                "2024-01-01"])
+    assert res.exit_code == 2 and "period" in res.output

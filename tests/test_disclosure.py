@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import importlib
+import io
 import itertools
 import math
 
@@ -49,7 +51,8 @@ def protected_release(seed: int, policy: DisclosurePolicy):
 def published_counts(rel) -> dict[tuple, float | None]:
     out = {}
     dims = {"totals": "measure", "by_service": "service", "services_used": "n_services",
-            "combinations": "combination", "contact_bands": "band", "monthly": "month"}
+            "combinations": "combination", "contact_bands": "band", "monthly": "month",
+            "monthly_by_service": "month"}
     for name, df in rel.tables.items():
         for rec in df.to_dict("records"):
             for col, v in rec.items():
@@ -89,7 +92,33 @@ def attacker_relations(rel) -> list[tuple[tuple, list[tuple[tuple, int]]]]:
     # Band "1": contacts = people; band "2": contacts = 2 * people.
     rels.append((cell("contact_bands", "1", "contacts"), [(cell("contact_bands", "1", "people"), 1)]))
     rels.append((cell("contact_bands", "2", "contacts"), [(cell("contact_bands", "2", "people"), 2)]))
+    # Contacts per month and service add up over services and over months.
+    mbs = [c for c in t["monthly_by_service"].columns if c != "month"]
+    for m in months:
+        rels.append((cell("monthly", m, "contacts"),
+                     [(cell("monthly_by_service", m, s), 1) for s in mbs]))
+    for s in mbs:
+        rels.append((cell("by_service", s, "contacts"),
+                     [(cell("monthly_by_service", m, s), 1) for m in months]))
     return rels
+
+
+def attacker_implications(rel) -> list[tuple[tuple, tuple, bool]]:
+    """(big, small, zero_iff): small <= big, and with zero_iff, big is 0 exactly when small is
+    (no contacts <=> nobody; no repeat contacts <=> no repeat-contact person)."""
+    t = rel.tables
+    pairs = (("contacts", "people", True), ("repeat_contacts", "repeat_people", True),
+             ("people", "repeat_people", False), ("contacts", "repeat_contacts", False))
+    out = [(("totals", big, "count"), ("totals", small, "count"), z) for big, small, z in pairs]
+    for s in t["by_service"]["service"]:
+        out += [(("by_service", s, big), ("by_service", s, small), z) for big, small, z in pairs]
+    for m in t["monthly"]["month"]:
+        out.append((("monthly", m, "contacts"), ("monthly", m, "people"), True))
+        out.append((("monthly", m, "people"), ("monthly", m, "repeat_people"), False))
+    for name, dim in (("services_used", "n_services"), ("combinations", "combination")):
+        for r in t[name][dim]:
+            out.append(((name, str(r), "people"), (name, str(r), "repeat_people"), False))
+    return out
 
 
 def attack(rel, policy: DisclosurePolicy) -> dict[tuple, tuple[float, float]]:
@@ -103,7 +132,10 @@ def attack(rel, policy: DisclosurePolicy) -> dict[tuple, tuple[float, float]]:
         if v is None:
             lo[c], hi[c] = 0.0, math.inf
         else:
-            a, b = math.ceil(v - r / 2), math.ceil(v + r / 2) - 1
+            if policy.rounding == "midpoint6":  # 6m - 3 stands for 6m - 5 .. 6m
+                a, b = (0, 0) if v == 0 else (v - 2, v + 3)
+            else:
+                a, b = math.ceil(v - r / 2), math.ceil(v + r / 2) - 1
             a = max(a, 0)
             if v > 0 and k > 1:
                 a = max(a, k)
@@ -111,8 +143,23 @@ def attack(rel, policy: DisclosurePolicy) -> dict[tuple, tuple[float, float]]:
                 b = 0 if b < k else b
             lo[c], hi[c] = float(a), float(b)
     rels = attacker_relations(rel)
+    implications = attacker_implications(rel)
     for _ in range(50):
         changed = False
+        for big, small, zero_iff in implications:
+            new_small_hi = min(hi[small], hi[big])
+            new_big_lo = max(lo[big], lo[small])
+            new_small_lo, new_big_hi = lo[small], hi[big]
+            if zero_iff:
+                if hi[small] == 0:
+                    new_big_hi = 0.0
+                if lo[big] >= 1:
+                    new_small_lo = max(new_small_lo, 1.0)
+            if (new_small_lo, new_small_hi, new_big_lo, new_big_hi) != (lo[small], hi[small],
+                                                                     lo[big], hi[big]):
+                lo[small], hi[small], lo[big], hi[big] = (new_small_lo, new_small_hi,
+                                                          new_big_lo, new_big_hi)
+                changed = True
         for total, parts in rels:
             s_lo = sum(coef * lo[p] for p, coef in parts)
             s_hi = sum(coef * hi[p] for p, coef in parts)
@@ -177,9 +224,10 @@ def test_published_values_are_rounded_truth() -> None:
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2, 3])
-@pytest.mark.parametrize("k,r", [(8, 1), (8, 5), (10, 10)])
-def test_differencing_attack_recovers_no_suppressed_cell(seed: int, k: int, r: int) -> None:
-    policy = DisclosurePolicy(suppress_below=k, round_to=r)
+@pytest.mark.parametrize("k,r", [(8, 1), (8, 5), (10, 10), (8, "midpoint6")])
+def test_differencing_attack_recovers_no_suppressed_cell(seed: int, k: int, r) -> None:
+    policy = (DisclosurePolicy(suppress_below=k, rounding="midpoint6") if r == "midpoint6"
+              else DisclosurePolicy(suppress_below=k, round_to=r))
     raw, rel = protected_release(seed, policy)
     bounds = attack(rel, policy)
     assert bounds, "the release has suppressed cells to attack"
@@ -289,3 +337,54 @@ def test_dp_release_is_deterministic_for_a_seed_and_still_protected() -> None:
     assert any(v is not None and abs(v - truth[c]) > 2 for c, v in pub.items())
     other = protect_measures(raw, DisclosurePolicy(dp_epsilon=2.0, dp_seed=8), RepeatRule())
     assert other.to_json() != rel1.to_json()
+
+
+# ---------------------------------------------------------------------------- implied zeros
+def _events(plan: list[tuple[tuple[str, ...], int, int]], start: str = "2024-01-01") -> pd.DataFrame:
+    """People as (services in turn, number of contacts, days between contacts)."""
+    rows, base = [], np.datetime64(start)
+    for key, (services, n, gap) in enumerate(plan, start=1):
+        for i in range(n):
+            svc = services[i % len(services)]
+            rows.append((svc, f"r{len(rows)}", svc, base + i * gap + key, key))
+    df = pd.DataFrame(rows, columns=["agency", "record_id", "service", "contact_date", "person_key"])
+    df["contact_date"] = pd.to_datetime(df["contact_date"]).dt.date
+    return df
+
+
+def test_a_suppressed_zero_is_not_given_away_by_an_implied_zero(monkeypatch) -> None:
+    # mental_health: 3 people, 9 contacts, none a repeat-contact person -> people [c] (3) and
+    # repeat people 0; a published "repeat_contacts 0" would say repeat people = 0.
+    plan = [(("mental_health",), 3, 200)] * 3 + [(("police",), 1, 1)] * 40 \
+        + [(("ed",), 6, 3)] * 12 + [(("ambulance", "ed"), 2, 5)] * 20
+    raw = compute_measures(_events(plan))
+    mh = raw["by_service"].set_index("service").loc["mental_health"]
+    assert (mh["contacts"], mh["people"], mh["repeat_people"], mh["repeat_contacts"]) == (9, 3, 0, 0)
+    policy = DisclosurePolicy()
+    rel = protect_measures(raw, policy, RepeatRule())
+    pub = published_counts(rel)
+    assert pub[("by_service", "mental_health", "people")] is None
+    assert pub[("by_service", "mental_health", "repeat_people")] is None
+    assert pub[("by_service", "mental_health", "repeat_contacts")] is None  # the fix
+    bounds = attack(rel, policy)
+    assert recovered(bounds, 8) == []
+    # The attacker knows the implication: without zero links, it recovers the hidden cell.
+    module = importlib.import_module("simlink.counts.release")
+    relations = module.relations
+    monkeypatch.setattr(module, "relations", lambda raw: (*relations(raw)[:2], []))
+    weak = protect_measures(raw, policy, RepeatRule())
+    assert published_counts(weak)[("by_service", "mental_health", "repeat_contacts")] == 0
+    assert ("by_service", "mental_health", "repeat_people") in recovered(attack(weak, policy), 8)
+
+
+def test_zero_share_is_not_applicable_not_suppressed() -> None:
+    raw = compute_measures(_events([(("police",), 2, 3)] * 12))  # no ambulance/ed/mh contacts
+    for policy in (DisclosurePolicy.unsafe(), DisclosurePolicy()):
+        rel = protect_measures(raw, policy, RepeatRule())
+        text = rel.to_text()
+        line = next(x for x in text.splitlines() if x.strip().startswith("ambulance"))
+        assert line.split()[-1] == "n/a" and "[c]" not in line
+        long = pd.read_csv(io.StringIO(rel.to_csv()), comment="#", dtype=str,
+                           keep_default_na=False)
+        share = long[(long["measure"] == "repeat_contact_share") & (long["category"] == "ed")]
+        assert share["value"].tolist() == ["n/a"]

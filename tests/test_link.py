@@ -15,7 +15,7 @@ from click.testing import CliRunner
 from simlink.cli import main
 from simlink.agency.encode import encode_file
 from simlink.agency.keys import generate_key_file, read_key_file
-from simlink.link import link_files
+from simlink.link import link_files, load_encodings, read_model_file
 from simlink.link.comparisons import DiceAtThresholds
 from simlink.schema import load_schema, schema_from_dict
 from simlink.link.block_caps import DEFAULT_CAP
@@ -104,7 +104,12 @@ def test_output_tables_hold_no_scores_filters_or_values(linked, data):
     assert not leaked, f"{len(leaked)} raw values found in the output"
     metadata = dict(_table(linked, "SELECT key, value FROM run_metadata").values)
     assert json.loads(metadata["schema_fingerprint"]) == data["schema"].fingerprint
-    assert (linked.parent / "linkage.duckdb.charts" / "match_weights.html").stat().st_size > 1000
+    for chart in ("match_weights.html", "m_u_parameters.html"):  # offline: scripts inline
+        page = (linked.parent / "linkage.duckdb.charts" / chart).read_text(encoding="utf-8")
+        assert not re.search(r"<script[^>]+src=", page) and "vegaEmbed" in page
+    estimate = json.loads(metadata["model_error_estimate"])
+    assert estimate["pairs_linked"] > 0 and 0 < estimate["expected_pairwise_precision"] <= 1
+    assert estimate["expected_false_links"] >= 0
 
 
 def test_model_reuse_gives_same_clusters(linked, data):
@@ -177,11 +182,33 @@ def test_refuses_other_schema(data, tmp_path):
 
 def test_refuses_model_of_other_schema(linked, data, tmp_path):
     model = json.loads((linked.parent / "linkage.duckdb.model.json").read_text())
-    model["schema_fingerprint"] = "0" * 64
-    path = tmp_path / "model.json"
-    path.write_text(json.dumps(model))
-    message = _cli_error([str(data["encoded"][0]), "-o", str(tmp_path / "x.duckdb"), "--model", str(path)])
+    meta = json.loads((linked.parent / "linkage.duckdb.model.simlink.json").read_text())
+    assert meta["schema_fingerprint"] == data["schema"].fingerprint and meta["simlink_model"] == 2
+    (tmp_path / "model.json").write_text(json.dumps(model))
+    (tmp_path / "model.simlink.json").write_text(json.dumps(meta | {"schema_fingerprint": "0" * 64}))
+    message = _cli_error([str(data["encoded"][0]), "-o", str(tmp_path / "x.duckdb"), "--model", str(tmp_path / "model.json")])
     assert "different schema" in message
+    # the one-file format 1 of earlier versions is still read, and still checked
+    old = tmp_path / "old.json"
+    old.write_text(json.dumps({"simlink_model": 1, "schema_fingerprint": "0" * 64, "splink": model}))
+    message = _cli_error([str(data["encoded"][0]), "-o", str(tmp_path / "x.duckdb"), "--model", str(old)])
+    assert "different schema" in message
+    assert read_model_file(old) == model == read_model_file(tmp_path / "model.json")
+
+
+def test_plain_splink_reads_the_model_file_and_gives_the_same_persons(linked, data):
+    """The model file is Splink's own settings JSON: Splink alone scores the loaded encodings."""
+    from splink import DuckDBAPI, Linker
+
+    con = load_encodings(data["encoded"])
+    linker = Linker(DuckDBAPI(connection=con).register("link_encodings"), str(linked) + ".model.json")
+    scored = linker.inference.predict(threshold_match_probability=0.5)
+    clusters = linker.clustering.cluster_pairwise_predictions_at_threshold(scored, threshold_match_probability=0.95)
+    con.register("splink_clusters", clusters.as_pandas_dataframe()[["enc_id", "cluster_id"]])
+    by_splink = con.execute("""SELECT agency, record_id, cluster_id AS person_key
+                               FROM link_events JOIN splink_clusters USING (enc_id)""").df()
+    assert len(by_splink) == len(data["truth"])
+    assert _partition(by_splink) == _partition(_table(linked, "SELECT * FROM event_person"))
 
 
 def _case_sql(comparison) -> str:

@@ -34,10 +34,10 @@ def test_fingerprint_ignores_local_column_names_but_not_encoding_settings() -> N
     doc["fields"][0]["bits"] = 1024
     assert schema_from_dict(doc).fingerprint != base
     doc = _default_doc()
-    doc["fields"][1]["hardening"]["permute"] = not doc["fields"][1]["hardening"]["permute"]
+    doc["fields"][1]["salt_by"] = doc["fields"][1]["salt_by"][:1]
     assert schema_from_dict(doc).fingerprint != base
     doc = _default_doc()
-    names = next(b for b in doc["blocking"] if b["name"] == "names")
+    names = next(b for b in doc["blocking"] if b["name"] == "full_name")
     names["unordered"] = not names["unordered"]
     assert schema_from_dict(doc).fingerprint != base
     doc = _default_doc()
@@ -55,10 +55,12 @@ def test_fingerprint_ignores_local_column_names_but_not_encoding_settings() -> N
     (lambda d: d["fields"][2]["tokens"].update(phonetic="metaphone"), "phonetic tokens need"),
     (lambda d: d["blocking"][0].update(parts=["date_of_birth:soundex"]), "derivation must be one of"),
     (lambda d: d["blocking"][0].update(parts=["shoe_size:value"]), "names no field"),
-    (lambda d: d.update(version=99), "version must be 1"),
+    (lambda d: d.update(version=99), "version must be 2"),
     (lambda d: d["blocking"][1].update(unordered=True), "same kind and derivation"),
-    (lambda d: d["blocking"][0].update(parts=["given_name:value", "family_name:value"], unordered=True),
-     "cannot swap whole-value derivations"),
+    (lambda d: d["fields"][0].update(salt_by=["no_such_key"]), "is not a blocking key"),
+    (lambda d: d["fields"][0].update(salt_by=["full_name"]), "is made from given_name itself"),
+    (lambda d: d["fields"][0].update(segments=7), "minhash field needs segments"),
+    (lambda d: d["fields"][0].update(hardening={"balance": True}), "hardening options apply to bloom"),
     (lambda d: d["blocking"][0].update(unordered="yes"), "unordered must be true or false"),
     (lambda d: d["fields"].append(dict(d["fields"][0])), "field names must be unique"),
 ])
@@ -72,10 +74,10 @@ def test_invalid_schemas_are_explained(mutate, message: str) -> None:
 
 def test_schema_cli_show_and_check(tmp_path: Path) -> None:
     runner = CliRunner()
-    shown = runner.invoke(main, ["schema", "show"])
+    shown = runner.invoke(main, ["schema", "show", "--format", "json"])
     assert shown.exit_code == 0
     body, fingerprint_line = shown.output.rsplit("\n", 2)[0], shown.output.strip().splitlines()[-1]
-    assert json.loads(body)["name"] == "simlink-default-v1"
+    assert json.loads(body)["name"] == "simlink-default-v2"
     assert fingerprint_line == f"fingerprint: {load_schema().fingerprint}"
     checked = runner.invoke(main, ["schema", "check"])
     assert checked.exit_code == 0 and "is valid" in checked.output
@@ -108,3 +110,32 @@ def test_custom_schema_maps_other_column_names(tmp_path: Path, key_file: Path) -
     from simlink.agency.encode import read_manifest
 
     assert read_manifest(out)["schema_fingerprint"] == load_schema().fingerprint
+
+
+def test_schema_show_prints_toml_that_check_reads_back(tmp_path: Path) -> None:
+    runner = CliRunner()
+    shown = runner.invoke(main, ["schema", "show"])
+    assert shown.exit_code == 0
+    saved = tmp_path / "shown.toml"
+    saved.write_text(shown.output, encoding="utf-8")
+    fingerprint = load_schema().fingerprint
+    assert f"# fingerprint: {fingerprint}" in shown.output
+    checked = runner.invoke(main, ["schema", "check", str(saved)])
+    assert checked.exit_code == 0 and checked.output.strip().endswith(f"fingerprint {fingerprint}")
+    assert load_schema(saved) == load_schema()
+
+
+def test_edited_schema_round_trips_through_toml(tmp_path: Path) -> None:
+    from simlink.schema import schema_toml
+
+    doc = _default_doc()
+    doc["name"] = 'agency "copy" — naïve\\tab\x7f'
+    doc["record"]["service"] = "svc"
+    doc["fields"][0]["column"] = "forename"
+    doc["fields"][2]["hardening"] = {"blip_epsilon": 2.5, "xor_fold": True}
+    original = schema_from_dict(doc, "edited")
+    path = tmp_path / "edited.toml"
+    path.write_text(schema_toml(original), encoding="utf-8")
+    again = load_schema(path)
+    assert again == original and again.fingerprint == original.fingerprint
+    assert again.fingerprint != load_schema().fingerprint

@@ -151,7 +151,7 @@ def test_duckdb_model_reused_on_spark_gives_duckdb_clusters(spark_linked, data):
 
 
 def test_model_sql_ports_between_dialects(spark_linked, data):
-    duck_model = json.loads(Path(data["duck"].model_file).read_text())["splink"]
+    duck_model = json.loads(Path(data["duck"].model_file).read_text())  # Splink's own settings JSON
     spark_model = json.loads(_query(spark_linked, "SELECT json FROM model")[0][0])
     ported = port_model(duck_model, "spark")
     assert ported["sql_dialect"] == "spark" and duck_model["sql_dialect"] == "duckdb"

@@ -3,9 +3,12 @@
 The output is a Parquet file with one row per input record:
 
 * ``agency``, ``record_id`` (the agency's own reference), ``service``, ``contact_date``;
-* per field ``<field>__w0 .. <field>__wN`` (the Bloom filter as signed 64-bit words) and
-  ``<field>__pop`` (its popcount; 0 means the value was missing);
-* per blocking key ``blk__<name>`` (a keyed 64-bit token, null if a part was missing);
+* per filter copy ``<copy>__w0 .. <copy>__wN`` (the filter as signed 64-bit words) and
+  ``<copy>__pop`` (its popcount; 0 means the value, or its scope value, was missing). A
+  field's copies are listed in the manifest (``filters``): an unsalted field has one copy
+  named after the field; a field salted by blocking keys has one copy per key, named
+  ``<field>__by_<key>`` (format 2, see docs/encoding.md);
+* per blocking key ``blk__<name>`` (a keyed 63-bit token, null if a part was missing);
 
 and a manifest in the Parquet key-value metadata (key ``simlink``): format version, simlink
 version, agency, the schema and its fingerprint, the key check value, row counts. Work is
@@ -30,17 +33,19 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from simlink import __version__
-from simlink.agency.blocking import BlockingEncoder, derive_array
+from simlink.agency.blocking import derive_array
 from simlink.agency.bloom import FieldEncoder
+from simlink.agency.filters import CopyEncoder
+from simlink.agency.scopes import ScopeTokens
 from simlink.errors import InputError, OutputExistsError, SimlinkError
 from simlink.agency.inputs import iter_batches, read_header
 from simlink.agency.keys import key_check_value
 from simlink.agency.normalise import NORMALISERS, STRICT_NORMALISERS, date as normalise_date
-from simlink.schema import IDENTITY_DERIVATIONS, FieldSpec, Schema
+from simlink.schema import FieldSpec, FilterCopy, Schema
 
 MANIFEST_KEY = b"simlink"
 FORMAT_NAME = "simlink-encoded"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 AGENCY_PATTERN = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
 _ROW_WISE_RATIO = 0.9  # a field whose chunk was this distinct is normalised per row in later chunks
 
@@ -151,8 +156,15 @@ class Encoder:
         self.agency = check_agency_name(agency)
         self.strict = strict
         fingerprint = schema.fingerprint
-        self.fields = {f.name: FieldEncoder(f, secret, fingerprint) for f in schema.fields}
-        self.blocking = BlockingEncoder(schema, secret)
+        # Unsalted bloom copies keep the format-1 encoder (and its hardening options); salted or
+        # minhash copies use the batch-PRF encoder.
+        self.copies: dict[str, FieldEncoder | CopyEncoder] = {}
+        for f in schema.fields:
+            for copy in f.copies:
+                legacy = copy.scope == "" and f.encoding == "bloom"
+                self.copies[copy.prefix] = (FieldEncoder(f, secret, fingerprint) if legacy
+                                            else CopyEncoder(f, copy.scope, secret, fingerprint))
+        self.blocking = ScopeTokens(schema, secret)
         self._row_wise: set[str] = set()  # fields normalised per row, not per distinct value
         self.arrow_schema = self._arrow_schema()
 
@@ -163,9 +175,9 @@ class Encoder:
             pa.field("service", pa.string(), nullable=False),
             pa.field("contact_date", pa.date32(), nullable=False),
         ]
-        for f in self.schema.fields:
-            columns += [pa.field(c, pa.int64(), nullable=False) for c in words_columns(f.name, f.words)]
-            columns.append(pa.field(pop_column(f.name), pa.int16(), nullable=False))
+        for copy in self.schema.copies:
+            columns += [pa.field(c, pa.int64(), nullable=False) for c in words_columns(copy.prefix, copy.words)]
+            columns.append(pa.field(pop_column(copy.prefix), pa.int16(), nullable=False))
         columns += [pa.field(block_column(b.name), pa.int64()) for b in self.schema.blocking]
         return pa.schema(columns)
 
@@ -207,22 +219,13 @@ class Encoder:
             counts = summary.fields.setdefault(spec.name, FieldCounts()) if summary else FieldCounts()
             rows[spec.name] = self._normalise_field(table, spec, counts, path, first_row)
             any_missing |= rows[spec.name].value_codes < 0
-        for spec in self.schema.fields:
-            self._encode_field(spec, rows, out)
+        tokens: dict[str, tuple[np.ndarray, np.ndarray]] = {}
         for key in self.schema.blocking:
-            part_rows = []
-            for part in key.parts:
-                field_name, derivation = part.split(":")
-                field_rows = rows[field_name]
-                if derivation in IDENTITY_DERIVATIONS:  # hashed from the filter words
-                    hashes = self.blocking.part_hashes(part, field_rows.values, field_rows.words)
-                    codes = field_rows.filter_codes
-                else:
-                    hashes = self.blocking.derived_hashes(part, field_rows.values, key.unordered)
-                    codes = field_rows.value_codes
-                part_rows.append(np.append(hashes, np.uint64(0))[codes])
-            tokens, absent = self.blocking.tokens(key, part_rows)
-            out[block_column(key.name)] = pa.array(tokens, pa.int64(), mask=absent)
+            tokens[key.name] = self.blocking.tokens(key, rows)
+            out[block_column(key.name)] = pa.array(tokens[key.name][0], pa.int64(), mask=tokens[key.name][1])
+        for spec in self.schema.fields:
+            for copy in spec.copies:
+                self._encode_copy(spec, copy, rows, tokens, out)
 
         if summary is not None:
             summary.rows += n
@@ -265,11 +268,25 @@ class Encoder:
         counts.missing += int((codes < 0).sum())
         return _FieldRows(distinct, codes)
 
-    def _encode_field(self, spec: FieldSpec, rows: dict[str, _FieldRows], out: dict) -> None:
-        """Filter words and popcount columns of one field (per distinct value or (value, salt) pair)."""
+    def _encode_copy(self, spec: FieldSpec, copy: FilterCopy, rows: dict[str, _FieldRows],
+                     tokens: dict[str, tuple[np.ndarray, np.ndarray]], out: dict) -> None:
+        """Filter words and popcount columns of one copy (per distinct value or (value, salt) pair)."""
         field_rows = rows[spec.name]
-        encoder = self.fields[spec.name]
-        if spec.hardening.salt_derivation:
+        encoder = self.copies[copy.prefix]
+        if isinstance(encoder, CopyEncoder):
+            if copy.scope:
+                salt, absent = tokens[copy.scope]
+            else:
+                salt, absent = np.zeros(len(field_rows.value_codes), np.int64), np.zeros(len(field_rows.value_codes), bool)
+            present = (field_rows.value_codes >= 0) & ~absent
+            combined = np.where(present, field_rows.value_codes, -1)
+            pair_keys = np.stack([combined[present], salt[present]], axis=1)
+            uniq, inverse = np.unique(pair_keys, axis=0, return_inverse=True) if len(pair_keys) else (
+                np.zeros((0, 2), np.int64), np.zeros(0, np.int64))
+            codes = np.full(len(combined), -1, dtype=np.int64)
+            codes[present] = inverse.reshape(-1)
+            words, pops = encoder.encode_pairs(field_rows.values, uniq[:, 0], uniq[:, 1].view(np.uint64))
+        elif spec.hardening.salt_derivation:
             salt_field, derivation = spec.hardening.salt_derivation.split(":")
             codes, pair_value, pair_salt, salt_names = _salted_pairs(
                 field_rows.value_codes, rows[salt_field], self.schema.field(salt_field).normaliser, derivation)
@@ -277,13 +294,12 @@ class Encoder:
         else:
             codes = field_rows.value_codes
             words, pops = encoder.encode_pairs(field_rows.values, np.arange(len(field_rows.values), dtype=np.int64))
-        field_rows.filter_codes, field_rows.words = codes, words
         # One contiguous column per word (row -1 = the empty filter), so Arrow takes it as is.
-        columns = np.zeros((spec.words, len(words) + 1), dtype=np.int64)
+        columns = np.zeros((copy.words, len(words) + 1), dtype=np.int64)
         columns[:, :-1] = words.T
-        for i, name in enumerate(words_columns(spec.name, spec.words)):
+        for i, name in enumerate(words_columns(copy.prefix, copy.words)):
             out[name] = columns[i][codes]
-        out[pop_column(spec.name)] = np.append(pops, np.int16(0))[codes]
+        out[pop_column(copy.prefix)] = np.append(pops, np.int16(0))[codes]
 
     @staticmethod
     def _require_present(values: pa.Array, path: str | Path, first_row: int, column: str, message: str) -> None:
@@ -303,6 +319,7 @@ class Encoder:
             "schema_fingerprint": self.schema.fingerprint,
             "key_check": key_check_value(secret),
             "schema": self.schema.to_dict(),
+            "filters": [c.to_dict() for c in self.schema.copies],
             "rows": summary.rows,
             "rows_with_missing": summary.rows_with_missing,
             "fields": {k: asdict(v) for k, v in summary.fields.items()},
@@ -395,6 +412,13 @@ def read_manifest(path: str | Path) -> dict:
     if raw is None:
         raise InputError("not a simlink encoded file (no manifest); was it made by 'simlink encode'?", path=path)
     manifest = json.loads(raw)
-    if manifest.get("format") != FORMAT_NAME or manifest.get("format_version") != FORMAT_VERSION:
-        raise InputError("encoded file format version is not supported by this simlink", path=path)
+    if manifest.get("format") != FORMAT_NAME:
+        raise InputError("not a simlink encoded file (unknown format in its manifest)", path=path)
+    if manifest.get("format_version") == 1:
+        raise InputError("encoded with simlink format 1, whose hardening the linkage unit can undo; "
+                         "re-encode the agency's source file with this simlink ('simlink encode') and "
+                         "send the new file", path=path)
+    if manifest.get("format_version") != FORMAT_VERSION:
+        raise InputError(f"encoded file format version {manifest.get('format_version')} is not supported by "
+                         f"this simlink (it reads format {FORMAT_VERSION}); use the simlink that wrote it", path=path)
     return manifest

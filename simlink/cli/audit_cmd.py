@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import click
 
-from simlink.audit import audit_file
+from simlink.cli.options import json_option, write_json
 
 
 @click.command("audit")
@@ -18,15 +17,16 @@ from simlink.audit import audit_file
 @click.option("--truth", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="The agency's own input file that was encoded: used only to score the guesses "
                    "(never printed). Without it the audit reports upper bounds.")
-@click.option("--json", "json_out", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="Also write the figures as JSON here.")
+@json_option("Also write the figures as JSON to this file ('-' = standard output).")
 @click.option("--fail-on-risk", is_flag=True, help="Exit with status 1 if a measured attack exceeds the 1% bar.")
 def audit(encoded: Path, reference: Path | None, truth: Path | None, json_out: Path | None, fail_on_risk: bool) -> None:
     """Attack ENCODED as an outsider would (no key) and print the re-identification risk."""
+    from simlink.audit import audit_file
+
     report = audit_file(encoded, reference, truth)
     click.echo(report.text())
     if json_out is not None:
-        json_out.write_text(json.dumps(report.to_dict(), indent=2), encoding="utf-8")
+        write_json(json_out, report.to_dict())
     if fail_on_risk and report.passes is False:
         raise SystemExit(1)
 

@@ -5,11 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import click
-from tqdm import tqdm
 
-from simlink.agency.encode import encode_file
-from simlink.agency.keys import read_key_file
-from simlink.schema import load_schema
+from simlink.cli.options import output_option
 
 
 @click.command()
@@ -19,8 +16,7 @@ from simlink.schema import load_schema
 @click.option("--agency", required=True, help="This agency's name, e.g. police (lower case).")
 @click.option("--schema", "schema_path", type=click.Path(dir_okay=False, path_type=Path),
               help="Linkage schema (TOML); default: the schema shipped with simlink.")
-@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False, path_type=Path),
-              help="Encoded Parquet file to write.")
+@output_option("Encoded Parquet file to write.", required=True)
 @click.option("--overwrite", is_flag=True, help="Replace OUTPUT if it exists.")
 @click.option("--invalid", type=click.Choice(["error", "missing"]), default="error", show_default=True,
               help="What to do with a date or sex code that cannot be read.")
@@ -29,6 +25,12 @@ from simlink.schema import load_schema
 def encode(input_path: Path, key_path: Path, agency: str, schema_path: Path | None, output: Path,
            overwrite: bool, invalid: str, chunk_rows: int) -> None:
     """Encode INPUT (CSV or Parquet) into a file that holds no raw identifier."""
+    from tqdm import tqdm
+
+    from simlink.agency.encode import encode_file
+    from simlink.agency.keys import read_key_file
+    from simlink.schema import load_schema
+
     secret = read_key_file(key_path)
     schema = load_schema(schema_path)
     with tqdm(unit=" rows", unit_scale=True, desc=f"encoding {agency}", disable=None, leave=False) as bar:

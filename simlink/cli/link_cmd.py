@@ -6,13 +6,13 @@ from pathlib import Path
 
 import click
 
-from simlink.link import link_files
+from simlink.cli.options import output_option
 
 
 @click.command()
 @click.argument("encoded", nargs=-1, required=True, type=click.Path(dir_okay=False, path_type=Path))
-@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False, path_type=Path),
-              help="Linkage database (DuckDB) to write.")
+@output_option("Linkage database (DuckDB) to write; OUTPUT.model.json and OUTPUT.charts/ go beside it.",
+               required=True)
 @click.option("--threshold", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=None,
               help="Link pairs at or above this match probability (e.g. 0.999). Default: match weight >= "
                    "log2(candidate pairs per encoding) + 3.5, a cut that tightens as the candidates grow.")
@@ -33,6 +33,8 @@ def link(encoded: tuple[Path, ...], output: Path, threshold: float | None, model
     """Link ENCODED files (one per agency) into persons; one file deduplicates it alone.
 
     Progress of each phase goes to stderr when it is a terminal."""
+    from simlink.link import link_files
+
     result = link_files(list(encoded), output, threshold=threshold, model=model_path, overwrite=overwrite,
                         backend=backend, charts=not no_charts, memory_limit=memory_limit, threads=threads,
                         temp_dir=temp_dir)

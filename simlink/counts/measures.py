@@ -15,6 +15,8 @@ The names of the returned tables and their columns are a contract (docs/counts.m
 
 from __future__ import annotations
 
+import datetime as _dt
+import json
 from dataclasses import dataclass
 from itertools import combinations as _subsets
 from pathlib import Path
@@ -35,6 +37,7 @@ UNKNOWN_MONTH = "unknown"
 #: Names of the measure tables, in release order (a contract).
 MEASURE_NAMES: tuple[str, ...] = (
     "totals", "by_service", "services_used", "combinations", "contact_bands", "monthly",
+    "monthly_by_service",
 )
 TOTAL_MEASURES: tuple[str, ...] = ("contacts", "people", "repeat_people", "repeat_contacts")
 _REQUIRED = {
@@ -61,11 +64,43 @@ class RepeatRule:
                 f"{self.window_days} consecutive days")
 
 
+@dataclass(frozen=True)
+class Scope:
+    """Which contacts a release covers: some agencies only, and/or a period of contact dates
+    (inclusive). Undated contacts are left out once a period is given."""
+
+    agencies: tuple[str, ...] | None = None
+    start: _dt.date | None = None
+    end: _dt.date | None = None
+
+    def __post_init__(self) -> None:
+        if self.agencies is not None and not self.agencies:
+            raise SimlinkError("an agency subset must name at least one agency")
+        if self.start and self.end and self.start > self.end:
+            raise SimlinkError("the period starts after it ends")
+
+    def where(self) -> str:
+        """SQL condition on ``src`` (agency, contact_date)."""
+        conds = []
+        if self.agencies is not None:
+            conds.append(f"agency IN ({', '.join(_quote(a) for a in sorted(self.agencies))})")
+        if self.start is not None:
+            conds.append(f"contact_date >= DATE {_quote(self.start.isoformat())}")
+        if self.end is not None:
+            conds.append(f"contact_date <= DATE {_quote(self.end.isoformat())}")
+        return " AND ".join(conds) or "TRUE"
+
+    def as_dict(self) -> dict:
+        return {"agencies": sorted(self.agencies) if self.agencies is not None else None,
+                "start": self.start.isoformat() if self.start else None,
+                "end": self.end.isoformat() if self.end else None}
+
+
 def _quote(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
-def _contact_sql(rule: RepeatRule) -> str:
+def _contact_sql(rule: RepeatRule, scope: Scope) -> str:
     """Per-contact count of the person's contacts in the window ending on its date."""
     return f"""CREATE OR REPLACE TEMP TABLE _contact AS
         SELECT person_key, coalesce(service, 'unknown') AS service, contact_date,
@@ -73,7 +108,7 @@ def _contact_sql(rule: RepeatRule) -> str:
                    PARTITION BY person_key, contact_date IS NULL ORDER BY contact_date
                    RANGE BETWEEN INTERVAL {rule.window_days - 1} DAYS PRECEDING AND CURRENT ROW)
                END AS window_contacts
-        FROM src"""
+        FROM src WHERE {scope.where()}"""
 
 
 def _person_sql(services: list[str], rule: RepeatRule) -> list[str]:
@@ -104,6 +139,9 @@ def _measure_sql(services: list[str], rule: RepeatRule) -> dict[str, str]:
     svc_values = ", ".join(f"({_quote(s)}, {i})" for i, s in enumerate(services))
     combo_values = ", ".join(f"({_quote(label)}, {k}, {mask})"
                              for label, k, mask in _combinations(services))
+    by_month_service = ", ".join(
+        f"coalesce(sum(n) FILTER (service = {_quote(svc)}), 0)::BIGINT AS {_ident(svc)}"
+        for svc in services)
     band_values = ", ".join(
         f"({_quote(lab)}, {i}, {lo}, {hi if hi is not None else 'NULL'})"
         for i, (lab, lo, hi) in enumerate(CONTACT_BANDS))
@@ -173,12 +211,45 @@ def _measure_sql(services: list[str], rule: RepeatRule) -> dict[str, str]:
             SELECT m.month, coalesce(contacts, 0) AS contacts, coalesce(people, 0) AS people,
                    coalesce(repeat_people, 0) AS repeat_people
             FROM m LEFT JOIN agg USING (month) ORDER BY m.o, m.month""",
+        # Contacts per month and service: the per-service trend. Same month rows as monthly.
+        "monthly_by_service": f"""
+            WITH bounds AS (SELECT date_trunc('month', min(contact_date)) AS lo,
+                                   date_trunc('month', max(contact_date)) AS hi
+                            FROM _contact_p),
+            m AS (SELECT strftime(g.range, '%Y-%m') AS month, 0 AS o
+                  FROM bounds, range(bounds.lo, bounds.hi + INTERVAL 1 MONTH, INTERVAL 1 MONTH) g
+                  WHERE bounds.lo IS NOT NULL
+                  UNION ALL SELECT '{UNKNOWN_MONTH}', 1
+                  WHERE EXISTS (SELECT 1 FROM _contact_p WHERE contact_date IS NULL)),
+            ms AS (SELECT coalesce(strftime(date_trunc('month', contact_date), '%Y-%m'),
+                                   '{UNKNOWN_MONTH}') AS month, service, count(*) AS n
+                   FROM _contact_p GROUP BY 1, 2),
+            agg AS (SELECT month, {by_month_service} FROM ms GROUP BY month)
+            SELECT m.month, {", ".join(f"coalesce(agg.{_ident(svc)}, 0) AS {_ident(svc)}"
+                                       for svc in services)}
+            FROM m LEFT JOIN agg USING (month) ORDER BY m.o, m.month""",
     }
 
 
-def _run(con: duckdb.DuckDBPyConnection, rule: RepeatRule) -> dict[str, pd.DataFrame]:
+def _ident(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _check_agencies(con: duckdb.DuckDBPyConnection, scope: Scope, path=None) -> None:
+    """An agency subset must name agencies that are in the data (names are not identifiers)."""
+    if scope.agencies is None:
+        return
+    have = {r[0] for r in con.execute("SELECT DISTINCT agency FROM src").fetchall()}
+    unknown = sorted(set(scope.agencies) - have)
+    if unknown:
+        raise InputError(f"no agency named {', '.join(repr(a) for a in unknown)} in the data "
+                         f"(agencies: {', '.join(sorted(map(str, have)))})", path=path)
+
+
+def _run(con: duckdb.DuckDBPyConnection, rule: RepeatRule,
+         scope: Scope = Scope()) -> dict[str, pd.DataFrame]:
     """Stage the temp tables on ``src`` and run every measure; drop the staging after."""
-    con.execute(_contact_sql(rule))
+    con.execute(_contact_sql(rule, scope))
     present = [r[0] for r in con.execute("SELECT DISTINCT service FROM _contact").fetchall()]
     services = sorted(set(KNOWN_SERVICES) | set(present))
     if len(services) > 8:
@@ -199,7 +270,7 @@ def _run(con: duckdb.DuckDBPyConnection, rule: RepeatRule) -> dict[str, pd.DataF
 
 
 def compute_measures(events: pd.DataFrame, *, repeat_threshold: int = 5,
-                     window_days: int = 365) -> dict[str, pd.DataFrame]:
+                     window_days: int = 365, scope: Scope = Scope()) -> dict[str, pd.DataFrame]:
     """Raw measures from a DataFrame of contacts (agency, record_id, service, contact_date,
     person_key) — the same SQL as the database path. UNPROTECTED: for truth and evaluation."""
     missing = [c for c in ("service", "contact_date", "person_key") if c not in events.columns]
@@ -208,12 +279,15 @@ def compute_measures(events: pd.DataFrame, *, repeat_threshold: int = 5,
     rule = RepeatRule(repeat_threshold, window_days)
     con = duckdb.connect()
     try:
-        frame = events[["person_key", "service", "contact_date"]]
+        frame = events[["person_key", "service", "contact_date"]].copy()
+        frame["agency"] = (events["agency"].astype(str) if "agency" in events.columns
+                           else frame["service"].astype(str))
         con.register("_input", frame)
         # person_key keeps its type: a synthetic truth may use string ids.
-        con.execute("CREATE TEMP VIEW src AS SELECT person_key, service::VARCHAR AS service, "
-                    "contact_date::DATE AS contact_date FROM _input")
-        return _run(con, rule)
+        con.execute("CREATE TEMP VIEW src AS SELECT person_key, agency::VARCHAR AS agency, "
+                    "service::VARCHAR AS service, contact_date::DATE AS contact_date FROM _input")
+        _check_agencies(con, scope)
+        return _run(con, rule, scope)
     finally:
         con.close()
 
@@ -244,7 +318,8 @@ def open_linkage(path: str | Path) -> duckdb.DuckDBPyConnection:
             con.close()
             raise InputError(f"table '{table}' lacks column(s) {', '.join(lacking)}", path=path)
     con.execute("""CREATE TEMP VIEW src AS
-        SELECT p.person_key::BIGINT AS person_key, e.service::VARCHAR AS service,
+        SELECT p.person_key::BIGINT AS person_key, e.agency::VARCHAR AS agency,
+               e.service::VARCHAR AS service,
                e.contact_date::DATE AS contact_date
         FROM linkage.events e JOIN linkage.event_person p USING (agency, record_id)""")
     n_events, n_joined = con.execute(
@@ -257,11 +332,47 @@ def open_linkage(path: str | Path) -> duckdb.DuckDBPyConnection:
 
 
 def measures_from_db(path: str | Path, *, repeat_threshold: int = 5,
-                     window_days: int = 365) -> dict[str, pd.DataFrame]:
+                     window_days: int = 365, scope: Scope = Scope()) -> dict[str, pd.DataFrame]:
     """Raw measures from a linkage database. UNPROTECTED: release with :func:`release`."""
     rule = RepeatRule(repeat_threshold, window_days)
     con = open_linkage(path)
     try:
-        return _run(con, rule)
+        _check_agencies(con, scope, path)
+        return _run(con, rule, scope)
+    finally:
+        con.close()
+
+
+def run_metadata(path: str | Path) -> dict:
+    """What ``simlink link`` recorded about the run (threshold, model estimates, time), for
+    the report; {} when the table is absent. Values are JSON; none identifies anyone."""
+    con = open_linkage(path)
+    try:
+        have = con.execute("SELECT 1 FROM duckdb_tables() WHERE database_name = 'linkage' "
+                           "AND table_name = 'run_metadata'").fetchall()
+        if not have:
+            return {}
+        out = {}
+        for key, value in con.execute("SELECT key, value FROM linkage.run_metadata").fetchall():
+            try:
+                out[key] = json.loads(value)
+            except (TypeError, ValueError):
+                out[key] = value
+        return out
+    finally:
+        con.close()
+
+
+def measures_many(path: str | Path, settings: list[tuple[RepeatRule, Scope]]
+                  ) -> list[dict[str, pd.DataFrame]]:
+    """Raw measures for several (rule, scope) settings on one open database (the fast path
+    for checking many releases). UNPROTECTED."""
+    con = open_linkage(path)
+    try:
+        out = []
+        for rule, scope in settings:
+            _check_agencies(con, scope, path)
+            out.append(_run(con, rule, scope))
+        return out
     finally:
         con.close()

@@ -23,13 +23,13 @@ from simlink.link import model as link_model
 from simlink.link import clusters as clusters_sql
 from simlink.link.block_caps import DEFAULT_CAP, cap_blocks
 from simlink.link.comparisons import DiceAtThresholds
-from simlink.link.load import LoadStats, check_inputs, load
-from simlink.link.output import check_output, sidecars, write_charts, write_database, write_model_file
+from simlink.link.load import LoadStats, check_inputs, load, load_encodings
+from simlink.link.output import (check_output, model_meta_path, sidecars, write_charts, write_database,
+                                 write_model_file)
 
-# Former fixed match-probability threshold; now only what ``--threshold`` used to default to.
-DEFAULT_THRESHOLD = 0.95
+from simlink.defaults import DEFAULT_THRESHOLD  # defined where the CLI can read it without DuckDB
 
-__all__ = ["DEFAULT_THRESHOLD", "DiceAtThresholds", "LinkResult", "link_files", "read_model_file"]
+__all__ = ["DEFAULT_THRESHOLD", "DiceAtThresholds", "LinkResult", "link_files", "load_encodings", "read_model_file"]
 
 
 @dataclass
@@ -60,19 +60,33 @@ class LinkResult:
 
 
 def read_model_file(path: str | Path, fingerprint: str | None = None) -> dict:
-    """The Splink model inside a model file written by ``link`` (or a plain Splink JSON)."""
+    """The Splink model in a model file written by ``link`` (or any Splink settings JSON).
+
+    With ``fingerprint``, refuse a model whose simlink metadata (``*.model.simlink.json``
+    beside it, or inside a format-1 file) names another schema. A plain Splink JSON without
+    metadata is accepted; the fields it compares are still checked against the inputs.
+    """
     path = Path(path)
     if not path.exists():
         raise SchemaError("model file not found", path=path)
+    doc = _read_json(path)
+    if isinstance(doc, dict) and "splink" in doc:  # model format 1: metadata and model in one file
+        found = doc.get("schema_fingerprint")
+        doc = doc["splink"]
+    else:
+        meta_path = model_meta_path(path)
+        meta = _read_json(meta_path) if meta_path.exists() else {}
+        found = meta.get("schema_fingerprint", fingerprint) if isinstance(meta, dict) else None
+    if fingerprint is not None and found != fingerprint:
+        raise SchemaError("model was trained on encodings of a different schema (fingerprints differ)", path=path)
+    return link_model.parse_model(json.dumps(doc), str(path))
+
+
+def _read_json(path: Path):
     try:
-        doc = json.loads(path.read_text(encoding="utf-8"))
+        return json.loads(path.read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError):
         raise SchemaError("model file is not JSON (expected a model saved by 'simlink link')", path=path) from None
-    if isinstance(doc, dict) and "splink" in doc:
-        if fingerprint is not None and doc.get("schema_fingerprint") != fingerprint:
-            raise SchemaError("model was trained on encodings of a different schema (fingerprints differ)", path=path)
-        doc = doc["splink"]
-    return link_model.parse_model(json.dumps(doc), str(path))
 
 
 def _connect(memory_limit: str, threads: int | None, temp_dir: str) -> duckdb.DuckDBPyConnection:
@@ -146,13 +160,16 @@ def link_files(
                 phases.timed("start", started)
             if model is not None:
                 model = link_model.port_model(model, backend)
-                missing = set(link_model.model_fields(model)) - {f.name for f in inputs.schema.fields}
+                from simlink.link.settings import comparisons as schema_comparisons
+
+                known = {c.create_output_column_name() for c in schema_comparisons(inputs.schema)}
+                missing = set(link_model.model_fields(model)) - known
                 if missing:
                     raise SchemaError("model compares fields that the encoded files do not have")
             linker = link_model.build_linker(db_api, table, inputs.schema, fields, model)
             if model is None:
                 link_model.train(linker, inputs.schema, fields, train_options or link_model.TrainOptions(), phases,
-                                 backend)
+                                 backend, con=con)
             link_model.block(linker, phases)
             prior = link_model.model_json(linker)["probability_two_random_records_match"]
             decision = (clusters_sql.weight_decision(prior, phases.counts["blocked_pairs"], stats.distinct_encodings,
@@ -181,6 +198,7 @@ def link_files(
                 "fields_compared": link_model.model_fields(trained_model),
                 "blocking_rules": [f"blk__{b.name}" for b in inputs.schema.blocking],
                 "blocking_cap": block_cap,
+                "model_error_estimate": _model_error(con, scored_table, decision.match_probability),
             }
             counts = dict(phases.counts)
             stats_rows = [("blocked_pairs", counts.get("blocked_pairs", 0)),
@@ -205,3 +223,18 @@ def link_files(
                       phases.seconds, counts | {"distinct_encodings": stats.distinct_encodings},
                       model_file, chart_paths, decision.as_dict())
 
+
+def _model_error(con: duckdb.DuckDBPyConnection, scored_table: str, threshold: float) -> dict:
+    """Linkage error as the model itself expects it, over the scored pairs of distinct
+    encodings: among pairs at or above the threshold, sum(1 - p) are expected false links;
+    pairs kept below it hold sum(p) expected missed links (a lower bound: pairs never
+    blocked or dropped below the keep level are not counted)."""
+    row = con.execute(f"""SELECT count(*) FILTER (match_probability >= {threshold!r}),
+                     sum(1 - match_probability) FILTER (match_probability >= {threshold!r}),
+                     sum(match_probability) FILTER (match_probability < {threshold!r}) FROM {scored_table}""").fetchall()[0]
+    linked, false_links, missed = int(row[0] or 0), float(row[1] or 0), float(row[2] or 0)
+    return {"source": "Splink match probabilities of the scored pairs (model-based, not "
+                      "measured against truth)",
+            "pairs_linked": linked, "expected_false_links": round(false_links, 1),
+            "expected_pairwise_precision": round(1 - false_links / linked, 4) if linked else None,
+            "expected_missed_links_among_scored_pairs": round(missed, 1)}

@@ -60,8 +60,8 @@ class LoadStats:
 
 def encoded_columns(schema: Schema) -> list[str]:
     cols: list[str] = []
-    for f in schema.fields:
-        cols += words_columns(f.name, f.words) + [pop_column(f.name)]
+    for c in schema.copies:
+        cols += words_columns(c.prefix, c.words) + [pop_column(c.prefix)]
     return cols + [block_column(b.name) for b in schema.blocking]
 
 
@@ -116,10 +116,15 @@ def load(con: duckdb.DuckDBPyConnection, inputs: LinkInputs) -> LoadStats:
                    SELECT agency, record_id, service, contact_date, enc_id FROM link_raw""")
     field_hashes = ", ".join(
         f"CASE WHEN {pop_column(f.name)} = 0 THEN NULL ELSE {_hash_sql(words_columns(f.name, f.words))} END "
-        f"AS {hash_column(f.name)}" for f in schema.fields)
+        f"AS {hash_column(f.name)}" for f in schema.fields if f.copies[0].prefix == f.name)
+    from simlink.link.settings import equality_column, whole_value_keys
+
+    equalities = "".join(f", {block_column(k.name)} AS {equality_column(k.name)}" for k in whole_value_keys(schema))
+    if not field_hashes:
+        field_hashes = "NULL AS fh__none"
     con.execute(f"""
         CREATE OR REPLACE TABLE link_encodings AS
-        SELECT enc_id, {', '.join(cols)}, {field_hashes}
+        SELECT enc_id, {', '.join(cols)}, {field_hashes}{equalities}
         FROM (SELECT DISTINCT ON (enc_id) enc_id, {', '.join(cols)} FROM link_raw)""")
     con.execute("DROP TABLE link_raw")
     stats = LoadStats()
@@ -128,3 +133,18 @@ def load(con: duckdb.DuckDBPyConnection, inputs: LinkInputs) -> LoadStats:
     stats.events_by_agency = dict(con.execute(
         "SELECT agency, count(*) FROM link_events GROUP BY agency ORDER BY agency").fetchall())
     return stats
+
+
+def load_encodings(paths: list[str | Path], con: duckdb.DuckDBPyConnection | None = None) -> duckdb.DuckDBPyConnection:
+    """Encoded files as the table a saved simlink model scores, for use with plain Splink.
+
+    Creates ``link_encodings`` in ``con`` (a new in-memory database if None): one row per
+    distinct encoding, with ``enc_id`` (Splink's unique id), per field ``<field>__w<i>``
+    (filter as 64-bit words), ``<field>__pop`` (popcount) and ``fh__<field>`` (filter hash),
+    and per blocking key ``blk__<name>``. The temporary ``link_events`` maps each event
+    (agency, record_id, service, contact_date) to its ``enc_id``. The files are checked as
+    ``simlink link`` checks them (same schema, same key, one file per agency).
+    """
+    con = con if con is not None else duckdb.connect(":memory:")
+    load(con, check_inputs(list(paths)))
+    return con

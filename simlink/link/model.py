@@ -114,7 +114,8 @@ def register_encodings(db_api, backend: str, con: duckdb.DuckDBPyConnection):
 
 def used_fields(con: duckdb.DuckDBPyConnection, schema: Schema) -> list[str]:
     """Fields with at least one value among the encodings (an all-missing field cannot train)."""
-    checks = ", ".join(f"count(*) FILTER (WHERE {f.name}__pop > 0)" for f in schema.fields)
+    checks = ", ".join("count(*) FILTER (WHERE " + " OR ".join(f"{c.prefix}__pop > 0" for c in f.copies) + ")"
+                       for f in schema.fields)
     counts = con.execute(f"SELECT {checks} FROM link_encodings").fetchall()[0]
     return [f.name for f, n in zip(schema.fields, counts) if n > 0]
 
@@ -131,17 +132,39 @@ def model_fields(model: dict) -> list[str]:
 
 
 def train(linker, schema: Schema, fields: list[str], options: TrainOptions, phases: Phases,
-          backend: str = "duckdb") -> None:
+          backend: str = "duckdb", con: duckdb.DuckDBPyConnection | None = None) -> None:
     started = phases.begin("train")
     linker.training.estimate_probability_two_random_records_match(
         link_settings.prior_rules(schema, fields), recall=options.prior_recall)
     chunks = options.u_chunks or (1 if backend == "spark" else 10)
     linker.training.estimate_u_using_random_sampling(max_pairs=options.u_max_pairs, seed=options.seed,
                                                      num_chunks=chunks)
+    if con is not None:
+        _scoped_u(linker, schema, fields, options, con)
     for rule in link_settings.em_blocking_rules(schema, fields):
         linker.training.estimate_parameters_using_expectation_maximisation(
             rule, estimate_without_term_frequencies=True, max_pairs=options.em_max_pairs)
     phases.timed("train", started)
+
+
+def _scoped_u(linker, schema: Schema, fields: list[str], options: TrainOptions,
+              con: duckdb.DuckDBPyConnection) -> None:
+    """Format 2: u of the comparisons compared only inside scopes (see :mod:`simlink.link.scoped_u`)."""
+    from simlink.agency.encode import block_column
+    from simlink.link import scoped_u
+
+    creators = link_settings.comparisons(schema, fields)
+    conditional = [c.create_output_column_name() for c in creators if link_settings.is_conditional(c)]
+    if not conditional:
+        return
+    comparisons = [c.get_comparison("duckdb") for c in creators]
+    names = {f.name: ("names" if link_settings.name_pair(schema, fields) and f.normaliser == "person_name"
+                      else f.name) for f in schema.fields}
+    scope_keys = sorted({c.scope for f in schema.fields if f.name in fields for c in f.copies if c.scope})
+    scopes = {block_column(k): {names[p.split(":")[0]] for p in schema.blocking_key(k).parts} for k in scope_keys}
+    scoped_u.apply(linker, scoped_u.estimate(con, comparisons, conditional, scopes,
+                                             link_settings.prior_rules(schema, fields),
+                                             max_pairs=int(options.u_max_pairs), seed=options.seed))
 
 
 def block(linker, phases: Phases) -> None:

@@ -24,10 +24,21 @@ def sidecars(output: Path) -> tuple[Path, Path]:
     return output.with_name(output.name + ".model.json"), output.with_name(output.name + ".charts")
 
 
+def model_meta_path(model_file: Path) -> Path:
+    """simlink's note beside a model file (``x.model.json`` -> ``x.model.simlink.json``).
+
+    Splink refuses settings with keys it does not know, so the schema fingerprint and
+    versions cannot live inside the model file if plain Splink is to read it.
+    """
+    stem = model_file.name[:-5] if model_file.name.endswith(".json") else model_file.name
+    return model_file.with_name(stem + ".simlink.json")
+
+
 def check_output(output: Path, overwrite: bool) -> None:
-    """Refuse to replace the database, its model file or its charts unless told to."""
+    """Refuse to replace the database, its model files or its charts unless told to."""
     if not overwrite:
-        for path in (output, *sidecars(output)):
+        model_file, charts = sidecars(output)
+        for path in (output, model_file, model_meta_path(model_file), charts):
             if path.exists():
                 raise OutputExistsError("output already exists (use --overwrite to replace it)", path=path)
     if not output.parent.exists():
@@ -95,18 +106,32 @@ def write_database(con: duckdb.DuckDBPyConnection, output: Path, clusters_table:
     return stats
 
 
-def write_model_file(path: Path, model: dict, fingerprint: str) -> None:
-    path.write_text(json.dumps({"simlink_model": 1, "schema_fingerprint": fingerprint, "splink": model},
-                               indent=1, sort_keys=True), encoding="utf-8")
+MODEL_FORMAT = 2  # 1: {"simlink_model": 1, "schema_fingerprint", "splink": {...}} in one file
+
+
+def write_model_file(path: Path, model: dict, fingerprint: str) -> Path:
+    """Write Splink's own settings JSON to ``path`` (``Linker(table, path)`` reads it) and
+    simlink's metadata beside it; returns the metadata file."""
+    from importlib.metadata import version
+
+    from simlink import __version__
+
+    path.write_text(json.dumps(model, indent=1, sort_keys=True), encoding="utf-8")
+    meta = model_meta_path(path)
+    meta.write_text(json.dumps({"simlink_model": MODEL_FORMAT, "model_file": path.name,
+                                "schema_fingerprint": fingerprint, "simlink_version": __version__,
+                                "splink_version": version("splink")}, indent=1, sort_keys=True), encoding="utf-8")
+    return meta
 
 
 def write_charts(linker, folder: Path) -> list[Path]:
-    """Splink's match-weights and m/u charts as standalone HTML for the reviewer."""
+    """Splink's match-weights and m/u charts as standalone HTML for the reviewer, with the
+    vega scripts Splink ships written inline: a linkage unit is often offline."""
     folder.mkdir(exist_ok=True)
     written = []
     for name, make in (("match_weights", linker.visualisations.match_weights_chart),
                        ("m_u_parameters", linker.visualisations.m_u_parameters_chart)):
         path = folder / f"{name}.html"
-        make().save(str(path))
+        path.write_text(make().to_html(inline=True), encoding="utf-8")
         written.append(path)
     return written

@@ -15,8 +15,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, fields, replace
 
+from simlink.defaults import ERROR_LEVELS
+
 AGENCIES = ("police", "ambulance", "ed", "mental_health")
-LEVELS = ("low", "medium", "high")
+LEVELS = ERROR_LEVELS
 
 
 @dataclass(frozen=True)
