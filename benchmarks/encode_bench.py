@@ -9,7 +9,7 @@ NHS numbers), then runs ``encode_file`` in a child process per schema and report
 records/second (wall clock, one process pinned to one core), CPU seconds per record
 (``time.process_time``: comparable when other work shares the machine), peak resident memory
 and the load average around the run. Schemas: ``default`` (the hardened default) and
-``unhardened`` (the same filters without salting, balancing or permutation).
+``unhardened`` (every field one unsalted copy) and ``v1_default`` (the format-1 default).
 With ``--ref main`` the simlink of that commit is timed too, alternating with this checkout
 so that both see the same load. Writes benchmarks/results/encode_bench.json (best run per
 schema by CPU time).
@@ -69,11 +69,16 @@ def _schema(name: str):
     from simlink.schema import load_schema, schema_from_dict
 
     schema = load_schema()
-    if name == "unhardened":
+    if name == "unhardened":  # format 2: every field one unsalted copy
         doc = schema.to_dict()
         for f in doc["fields"]:
             f["hardening"] = {}
+            f["salt_by"] = []
         schema = schema_from_dict(doc)
+    elif name == "v1_default":  # the format-1 default, for comparison
+        from importlib import resources
+
+        schema = load_schema(str(resources.files("simlink.data") / "legacy_v1_schema.toml"))
     return schema
 
 

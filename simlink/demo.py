@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
+from simlink import outputs
 from simlink.counts import Release, compute_measures, measures_from_db, release, write_report
 from simlink.agency.encode import encode_file
 from simlink.errors import OutputExistsError
@@ -52,6 +53,7 @@ def run_demo(out_dir: str | Path, *, people: int = 3000, seed: int = 2026, error
              overwrite: bool = False, say: Callable[[str], None] = print) -> DemoResult:
     """Run synth -> keygen -> encode (x4) -> link -> counts -> evaluate into ``out_dir``."""
     out = Path(out_dir)
+    outputs.check_creatable_folder(out, "demo folder")
     if out.exists() and any(out.iterdir()) and not overwrite:
         raise OutputExistsError("demo folder is not empty (use --overwrite to replace it)", path=out)
     out.mkdir(parents=True, exist_ok=True)

@@ -32,7 +32,8 @@ class SimlinkError(Exception):
         if self.path is not None:
             where.append(self.path)
         if self.row is not None:
-            where.append(f"row {self.row}")
+            # Data rows count from 1 after the header: "data row 4" is line 5 of a CSV.
+            where.append("header row" if self.row == 0 else f"data row {self.row}")
         if self.column is not None:
             where.append(f"column '{self.column}'")
         return f"{', '.join(where)}: {self.detail}" if where else self.detail

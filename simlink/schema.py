@@ -12,6 +12,7 @@ column names onto the same fields without changing the encoding.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import tomllib
@@ -349,6 +350,41 @@ def upgrade_v1(doc: dict[str, Any]) -> dict[str, Any]:
     upgraded = dict(doc)
     upgraded["version"] = 2
     return upgraded
+
+
+def with_extra_fields(schema: Schema, extras: list[str] | tuple[str, ...]) -> Schema:
+    """The schema plus identifier columns named on the command line as ``column=normaliser``.
+
+    An extra field takes the filter, hardening and scope settings of the schema's first field with
+    the same normaliser; a ``text`` field (the default schema has none) those of its first
+    person-name field, without phonetic tokens. Its input column has the field's name and is
+    required. The fingerprint changes, so every agency must name the same extras.
+    """
+    if not extras:
+        return schema
+    added = list(schema.fields)
+    for extra in extras:
+        name, _, normaliser = str(extra).partition("=")
+        name, normaliser = name.strip(), normaliser.strip() or "text"
+        where = f"--extra-field {name or '?'}"
+        _expect(name.isidentifier() and name.islower(),
+                f"{where}: give the column as a lower-case name, e.g. address_line=text", "command line")
+        _expect(normaliser in NORMALISERS, f"{where}: normaliser must be one of {', '.join(NORMALISERS)}",
+                "command line")
+        _expect(all(f.name != name for f in added), f"{where}: the schema already has this field", "command line")
+        template = next((f for f in added if f.normaliser == normaliser), None)
+        if template is None and normaliser == "text":
+            template = next((f for f in added if f.normaliser == "person_name"), None)
+        if template is None:
+            template = FieldSpec(name, name, normaliser, bits=512, hashes=5)
+        tokens = template.tokens
+        if normaliser != "person_name" and tokens.phonetic:
+            tokens = TokenSpec(tokens.kind, tokens.q, tokens.padding, "")
+        added.append(dataclasses.replace(template, name=name, column=name, normaliser=normaliser,
+                                         optional_column=False, tokens=tokens))
+    name = f"{schema.name}+{'+'.join(f.name for f in added[len(schema.fields):])}"
+    extended = dataclasses.replace(schema, name=name, fields=tuple(added))
+    return schema_from_dict(extended.to_dict(), "command line")  # validated like any schema
 
 
 def load_schema(path: str | Path | None = None) -> Schema:

@@ -29,9 +29,16 @@ def population():
     return table, reference
 
 
+def _v1():
+    """Today's single-file attacks were built against format-1 style filters (one per field)."""
+    from importlib import resources
+
+    return load_schema(resources.files("simlink.data").joinpath("legacy_v1_schema.toml"))
+
+
 def _weak_schema():
     """Unhardened, small filters, double hashing: what the attacks must break."""
-    base = load_schema(None)
+    base = _v1()
     fields = tuple(dataclasses.replace(f, bits=256, hashes=10, hashing="double", hardening=Hardening())
                    if f.name in ("given_name", "family_name") else f for f in base.fields)
     return dataclasses.replace(base, fields=fields)

@@ -95,12 +95,31 @@ def test_sex(raw: str, expected: str | None, invalid: bool) -> None:
     [("SW1A 1AA", "SW1A 1AA", False), ("sw1a1aa", "SW1A 1AA", False), (" m1 1ae ", "M1 1AE", False),
      ("B33 8TH", "B33 8TH", False), ("cr2 6xh", "CR2 6XH", False), ("DN55 1PT", "DN55 1PT", False),
      ("ZZ99 3VZ", None, True),  # NHS pseudo-postcode for no fixed abode: must not link people
-     ("NFA", None, True), ("12345", None, True), ("", None, False)],
+     ("NFA", None, True), ("SW1A 1A", None, True),  # starts like a UK postcode: a typo, unusable
+     # Postcodes of other countries are kept as text (issue 11): Australia, US ZIP+4, Netherlands.
+     ("12345", "12345", False), ("4223", "4223", False), ("90210-1234", "90210 1234", False),
+     ("1011 ab", "1011 AB", False), ("", None, False)],
 )
 def test_uk_postcode(raw: str, expected: str | None, invalid: bool) -> None:
     result = normalise.uk_postcode(pa.array([raw]))
     assert result.values.to_pylist() == [expected]
     assert bool(result.invalid[0]) is invalid
+
+
+def test_non_uk_postcodes_are_flagged() -> None:
+    result = normalise.uk_postcode(pa.array(["4223", "SW1A 1AA", "N/A", None]))
+    assert result.flags["not_uk"].tolist() == [True, False, False, False]
+
+
+def test_implausible_birth_dates_are_unusable() -> None:
+    import datetime as dt
+
+    values = pa.array(["1899-12-31", "1900-01-01", "2026-06-01", "2026-06-02", "01/01/2030"])
+    result = normalise.date(values, today=dt.date(2026, 6, 1))
+    assert result.values.to_pylist() == [None, "1900-01-01", "2026-06-01", None, None]
+    assert result.invalid.tolist() == [True, False, False, True, True]
+    assert result.flags["implausible"].tolist() == [True, False, False, True, True]
+    assert normalise.date(values, plausible_only=False).values.to_pylist()[0] == "1899-12-31"
 
 
 def test_nhs_number() -> None:

@@ -132,7 +132,8 @@ def test_edited_schema_round_trips_through_toml(tmp_path: Path) -> None:
     doc["name"] = 'agency "copy" — naïve\\tab\x7f'
     doc["record"]["service"] = "svc"
     doc["fields"][0]["column"] = "forename"
-    doc["fields"][2]["hardening"] = {"blip_epsilon": 2.5, "xor_fold": True}
+    doc["fields"][5]["hardening"] = {"blip_epsilon": 2.5, "xor_fold": True}  # nhs_number: unsalted bloom
+    doc["fields"][2]["salt_by"] = ["postcode"]
     original = schema_from_dict(doc, "edited")
     path = tmp_path / "edited.toml"
     path.write_text(schema_toml(original), encoding="utf-8")

@@ -52,6 +52,33 @@ def _elements(pair_value: np.ndarray, offsets: np.ndarray) -> tuple[np.ndarray, 
     return pair_of, starts + np.arange(len(pair_of), dtype=np.int64)
 
 
+_PAD_TOKENS = 16  # values with at most this many tokens take the padded (fast) minimum
+
+
+def _segment_min(raw: np.ndarray, starts: np.ndarray) -> np.ndarray:
+    """Row-wise minimum of each run of rows of ``raw`` beginning at ``starts``.
+
+    ``np.minimum.reduceat`` along rows is slow on many short runs; runs of up to
+    _PAD_TOKENS rows (nearly every name) are copied into a padded block and reduced at
+    once, longer runs go through reduceat.
+    """
+    counts = np.diff(np.r_[starts, len(raw)])
+    out = np.empty((len(starts), raw.shape[1]), dtype=raw.dtype)
+    short = counts <= _PAD_TOKENS
+    if short.any():
+        idx = np.flatnonzero(short)
+        block = np.full((len(idx), _PAD_TOKENS, raw.shape[1]), np.iinfo(raw.dtype).max, dtype=raw.dtype)
+        run = np.repeat(np.arange(len(idx)), counts[idx])
+        offset = np.arange(len(run)) - np.repeat(np.cumsum(counts[idx]) - counts[idx], counts[idx])
+        block[run, offset] = raw[np.repeat(starts[idx], counts[idx]) + offset]
+        out[idx] = block.min(axis=1)
+    if (~short).any():
+        idx = np.flatnonzero(~short)
+        rows = np.concatenate([np.arange(starts[i], starts[i] + counts[i]) for i in idx])
+        out[idx] = np.minimum.reduceat(raw[rows], np.r_[0, np.cumsum(counts[idx])[:-1]], axis=0)
+    return out
+
+
 class CopyEncoder:
     """Encodes (value, scope salt) pairs of one field copy into packed 64-bit words."""
 
@@ -103,7 +130,7 @@ class CopyEncoder:
         if len(pair_of) == 0:
             return out
         starts = np.flatnonzero(np.r_[True, pair_of[1:] != pair_of[:-1]])
-        mins = np.minimum.reduceat(raw, starts, axis=0)
+        mins = _segment_min(raw, starts)
         shift = (np.arange(segments, dtype=np.uint64) * np.uint64(width)) % np.uint64(64)
         onehot = np.uint64(1) << (shift[None, :] + (mins & np.uint8(width - 1)).astype(np.uint64))
         per_word = 64 // width

@@ -70,20 +70,33 @@ def read_header(path: Path) -> list[str]:
     return names
 
 
+class _HugeField(Exception):
+    def __init__(self, row: int) -> None:
+        self.row = row
+
+
 def _find_bad_csv_row(path: Path, expected: int) -> int | None:
     """Error path only: scan with the csv module for the first row of the wrong width."""
     with path.open("r", encoding="utf-8", errors="replace", newline="") as handle:
         reader = csv.reader(handle)
-        next(reader, None)
-        for number, row in enumerate(reader, start=1):
-            if row and len(row) != expected:
-                return number
+        number = 0
+        try:
+            next(reader, None)
+            for number, row in enumerate(reader, start=1):
+                if row and len(row) != expected:
+                    return number
+        except csv.Error:  # a field over the csv module's limit: an unclosed quote or a runaway cell
+            raise _HugeField(number + 1) from None
     return None
 
 
 def _parse_error(path: Path, width: int) -> InputError:
     """pyarrow's parse errors quote the row's text; re-state them without it."""
-    bad = _find_bad_csv_row(path, width)
+    try:
+        bad = _find_bad_csv_row(path, width)
+    except _HugeField as huge:
+        return InputError("malformed CSV: a value is too long to read (an unclosed quote, or a cell of megabytes)",
+                          path=path, row=huge.row)
     if bad is None:
         return InputError("not a readable CSV file", path=path)
     return InputError(f"malformed CSV: row has a different number of fields than the header ({width})",

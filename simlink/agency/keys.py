@@ -57,7 +57,22 @@ def read_key_file(path: str | Path) -> bytes:
         raise KeyFileError(
             f"key has the wrong length: {len(secret) * 8} bits, expected {SECRET_BYTES * 8}", path=path
         )
+    _check_private(path)
     return secret
+
+
+def _check_private(path: Path) -> None:
+    """Refuse a key other users can read or change, as ssh refuses such a private key.
+
+    Anyone who can read the secret can rebuild every agency's filters and attack them
+    offline; refusing (not warning) makes the owner fix it before the secret is used.
+    """
+    if os.name != "posix":
+        return
+    mode = path.stat().st_mode & 0o777
+    if mode & 0o077:
+        raise KeyFileError(f"key file is accessible by other users (mode {mode:04o}); "
+                           f"make it private with: chmod 600 '{path}'", path=path)
 
 
 def derive_key(secret: bytes, purpose: str, context: str = "") -> bytes:

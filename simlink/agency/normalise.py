@@ -15,7 +15,8 @@ Canonical forms:
   ``yyyymmdd`` and similar, always day-first (UK practice).
 * ``sex`` — ``m`` or ``f``; codes for "not known" become missing.
 * ``uk_postcode`` — ``OUTWARD INWARD`` in capitals; pseudo-postcodes (``ZZ99``) and values
-  that are not a UK postcode become missing and are counted as invalid.
+  that start like a UK postcode but do not parse become missing and are counted as invalid;
+  postcodes of other countries (a digit, not UK-shaped) are kept as upper-case text.
 * ``nhs_number`` — ten digits; anything else becomes missing and is counted as invalid.
 * ``text`` — lower-case ASCII-folded text with single spaces.
 """
@@ -23,7 +24,7 @@ Canonical forms:
 from __future__ import annotations
 
 import datetime as _dt
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Callable
 
 import numpy as np
@@ -37,6 +38,9 @@ class Normalised:
 
     values: pa.Array
     invalid: np.ndarray  # bool per input value
+    # Questionable values kept or dropped, by kind (e.g. "not_uk", "implausible"): counted in
+    # the encode summary so the data manager sees them.
+    flags: dict[str, np.ndarray] = field(default_factory=dict)
 
 
 TITLES = (
@@ -184,13 +188,29 @@ def to_date32(year: np.ndarray, month: np.ndarray, day: np.ndarray) -> pa.Array:
     return pa.array(days.astype("datetime64[D]"), type=pa.date32(), mask=~ok)
 
 
-def date(values: pa.Array, pivot_year: int | None = None) -> Normalised:
-    """Canonical ISO date; see :func:`parse_dates` for the formats understood."""
+EARLIEST_YEAR = 1900  # a date of birth before this is a typo or a placeholder (1800-01-01)
+
+
+def date(values: pa.Array, pivot_year: int | None = None, *, plausible_only: bool = True,
+         today: _dt.date | None = None) -> Normalised:
+    """Canonical ISO date; see :func:`parse_dates` for the formats understood.
+
+    ``plausible_only`` (the field normaliser, for dates of birth): a date in the future or
+    before 1900 is unusable — missing, invalid and flagged ``implausible`` — because such
+    dates are typos or placeholders that would make unrelated people agree.
+    """
     v = _blank_to_null(pc.utf8_trim_whitespace(_as_strings(values)))
     present = v.is_valid().to_numpy(zero_copy_only=False)
     year, month, day = parse_dates(v, pivot_year)
+    flags: dict[str, np.ndarray] = {}
+    if plausible_only:
+        latest = today or _dt.date.today()
+        stamp = year * 10000 + month * 100 + day
+        implausible = (year > 0) & ((year < EARLIEST_YEAR) | (stamp > latest.year * 10000 + latest.month * 100 + latest.day))
+        flags["implausible"] = implausible
+        year = np.where(implausible, 0, year)
     out = to_date32(year, month, day).cast(pa.string())
-    return Normalised(out, present & (year == 0))
+    return Normalised(out, present & (year == 0), flags)
 
 
 _SEX_CODES = {
@@ -215,10 +235,17 @@ def sex(values: pa.Array) -> Normalised:
 
 
 _POSTCODE_RE = r"^([A-Z]{1,2}[0-9][A-Z0-9]?)([0-9][A-Z]{2})$"
+_UK_START_RE = r"^(?:[A-Z]{1,2}[0-9]|GIR)"  # every UK postcode starts so (GIR 0AA too); a typo of one still does
 
 
 def uk_postcode(values: pa.Array) -> Normalised:
-    """'SW1A 1AA' form; ZZ99 pseudo-postcodes ('no fixed abode') and non-postcodes -> missing."""
+    """'SW1A 1AA' form; ZZ99 pseudo-postcodes ('no fixed abode') and non-postcodes -> missing.
+
+    A value with a digit that does not start like a UK postcode (letters then a digit) is a
+    postcode of another country (4223, 90210-1234, 1011 AB): kept as upper-case text with
+    single spaces, so non-UK data still links, and flagged ``not_uk``. Values that start like
+    a UK postcode but do not parse stay missing and invalid, as before.
+    """
     v = pc.utf8_upper(_as_strings(values))
     without_spaces = pc.replace_substring(v, " ", "")
     if _all(pc.or_kleene(pc.ascii_is_alnum(without_spaces), pc.equal(pc.utf8_length(without_spaces), 0))):
@@ -233,8 +260,14 @@ def uk_postcode(values: pa.Array) -> Normalised:
                                          pc.utf8_slice_codeunits(compact, -3), " ")
     out = pc.if_else(keep, spaced, pa.scalar(None, pa.string()))
     present = compact.is_valid().to_numpy(zero_copy_only=False)
+    not_uk = pc.and_kleene(pc.invert(pc.match_substring_regex(compact, _UK_START_RE)),
+                           pc.match_substring_regex(compact, r"[0-9]"))
+    not_uk = pc.fill_null(not_uk, False)
+    if pc.any(not_uk).as_py():
+        as_text = _squash_spaces(pc.replace_substring_regex(v, r"[^A-Z0-9]+", " "))
+        out = pc.if_else(not_uk, as_text, out)
     ok = out.is_valid().to_numpy(zero_copy_only=False)
-    return Normalised(out, present & ~ok)
+    return Normalised(out, present & ~ok, {"not_uk": not_uk.to_numpy(zero_copy_only=False)})
 
 
 def nhs_number(values: pa.Array) -> Normalised:

@@ -1,7 +1,9 @@
 """Format-2 blocking tokens: one keyed hash over all parts of a key, per record.
 
-A token is HMAC-SHA-256, under a key of its own blocking key, of the record's derived parts
-joined with a separator that no normalised value contains. Nothing of a part survives on
+A token is AES-256 (a keyed pseudo-random permutation, under a key of its own blocking key)
+of a 64-bit digest of the record's derived parts joined with a separator that no normalised
+value contains. The digest (pandas' vectorised SipHash with its fixed public key) only makes
+the text fixed-length; all secrecy is in the AES key. Both run on whole arrays. Nothing of a part survives on
 its own: tokens of different keys share no sub-hash (format 1 combined per-part hashes with
 a public mixing function, so a two-part token could be split into its parts and tokens of
 different keys chained through a shared part). A token is null when any part is missing.
@@ -15,13 +17,15 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+import pandas as pd
+
 from simlink.agency.blocking import derive_array
-from simlink.agency.keys import KeyedHash, derive_key
+from simlink.agency.keyed import BatchPRF
+from simlink.agency.keys import derive_key
 from simlink.schema import BlockingKey, Schema
 
 _SEPARATOR = "\x1f"
-_CACHE_LIMIT = 2_000_000
-_TOKEN_MASK = (1 << 63) - 1
+_TOKEN_MASK = np.uint64((1 << 63) - 1)
 
 
 class ScopeTokens:
@@ -30,9 +34,8 @@ class ScopeTokens:
     def __init__(self, schema: Schema, secret: bytes) -> None:
         self.schema = schema
         fingerprint = schema.fingerprint
-        self._hash = {key.name: KeyedHash(derive_key(secret, "token-v2", f"{fingerprint}/{key.name}"))
-                      for key in schema.blocking}
-        self._cache: dict[str, dict[str, int]] = {key.name: {} for key in schema.blocking}
+        self._prf = {key.name: BatchPRF(derive_key(secret, "token-v2", f"{fingerprint}/{key.name}"))
+                     for key in schema.blocking}
         self._phonetic_cache: dict[str, dict[str, str]] = {}
 
     def _part(self, part: str, values: pa.Array, codes: np.ndarray) -> pa.Array:
@@ -50,17 +53,11 @@ class ScopeTokens:
             parts = self._sorted_within_kind(key, parts)
         joined = parts[0] if len(parts) == 1 else pc.binary_join_element_wise(*parts, _SEPARATOR)
         encoded = pc.dictionary_encode(joined)
-        distinct = encoded.dictionary.to_pylist()
-        cache, keyed = self._cache[key.name], self._hash[key.name]
-        if len(cache) + len(distinct) > _CACHE_LIMIT:
-            cache.clear()
+        distinct = encoded.dictionary.to_numpy(zero_copy_only=False).astype(object)
+        digests = pd.util.hash_array(distinct, categorize=False).astype(np.uint64)
+        out = self._prf[key.name](digests, np.zeros(len(digests), np.uint64)).view("<u8")[:, 0]
         hashes = np.zeros(len(distinct) + 1, dtype=np.int64)
-        for i, value in enumerate(distinct):
-            token = cache.get(value)
-            if token is None:
-                digest = keyed.digest(value.encode("utf-8"))
-                token = cache[value] = (int.from_bytes(digest[:8], "little") & _TOKEN_MASK) | 1
-            hashes[i] = token
+        hashes[:-1] = ((out & _TOKEN_MASK) | np.uint64(1)).view(np.int64)
         codes = pc.fill_null(encoded.indices, len(distinct)).to_numpy(zero_copy_only=False).astype(np.int64)
         return hashes[codes], codes == len(distinct)
 

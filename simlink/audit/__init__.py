@@ -90,6 +90,8 @@ def audit_encoded(encoded: EncodedFile, reference: Reference, truth: str | Path 
         report.results.append(AttackResult(attack, target, guessed, rate))
         if truth is not None:
             hits[attack] = hits.get(attack, np.zeros(encoded.rows, bool)) | right
+            per_field = report.correct.setdefault(field_name, {})
+            per_field[attack] = per_field.get(attack, np.zeros(encoded.rows, bool)) | right
 
     for field_name in NAME_FIELDS:
         if not _has(encoded, field_name) or not reference.names(field_name):

@@ -13,7 +13,7 @@ realistic "different source" for UK data.
 from __future__ import annotations
 
 import csv
-from dataclasses import dataclass
+from dataclasses import dataclass, field as dataclass_field
 from importlib import resources
 from pathlib import Path
 
@@ -32,9 +32,14 @@ class Reference:
 
     fields: dict[str, dict[str, float]]
     source: str
+    by_year: dict[str, dict[int, dict[str, float]]] = dataclass_field(default_factory=dict)
 
     def names(self, field_name: str) -> dict[str, float]:
         return self.fields.get(field_name, {})
+
+    def names_in_year(self, field_name: str, year: int) -> dict[str, float]:
+        """The list for people born in ``year`` (the national list when there is none)."""
+        return self.by_year.get(field_name, {}).get(year) or self.names(field_name)
 
 
 def normalise_counts(counts: dict[str, float]) -> dict[str, float]:
@@ -82,6 +87,7 @@ def read_reference(path: str | Path | None = None) -> Reference:
     if "name" not in header or "frequency" not in header:
         raise InputError("reference file needs a header with columns name,frequency (and optionally field)", path=path)
     counts: dict[str, dict[str, float]] = {f: {} for f in NAME_FIELDS}
+    yearly: dict[str, dict[int, dict[str, float]]] = {f: {} for f in NAME_FIELDS}
     for row_number, row in enumerate(reader, start=2):
         row = {k.strip().lower(): (v or "").strip() for k, v in row.items() if k}
         try:
@@ -94,9 +100,56 @@ def read_reference(path: str | Path | None = None) -> Reference:
         if field_name and field_name not in NAME_FIELDS:
             raise InputError(f"field must be one of {', '.join(NAME_FIELDS)} or empty", path=path,
                              row=row_number, column="field")
+        year = row.get("year_of_birth", "")
+        if year and not year.isdigit():
+            raise InputError("year_of_birth must be a year or empty", path=path, row=row_number, column="year_of_birth")
         for target in ([field_name] if field_name else NAME_FIELDS):
-            counts[target][row["name"]] = counts[target].get(row["name"], 0.0) + frequency
+            if year:  # a list by year of birth
+                table = yearly[target].setdefault(int(year), {})
+                table[row["name"]] = table.get(row["name"], 0.0) + frequency
+            else:
+                counts[target][row["name"]] = counts[target].get(row["name"], 0.0) + frequency
+    for target in NAME_FIELDS:  # only lists by year: the national list is their sum
+        if not counts[target]:
+            for table in yearly[target].values():
+                for name, frequency in table.items():
+                    counts[target][name] = counts[target].get(name, 0.0) + frequency
     fields = {f: normalise_counts(c) for f, c in counts.items() if c}
     if not fields:
         raise InputError("reference file has no names", path=path)
-    return Reference(fields, source)
+    by_year = {f: {y: normalise_counts(c) for y, c in years.items()} for f, years in yearly.items() if years}
+    return Reference(fields, source, by_year)
+
+
+def write_reference(reference: Reference, path: str | Path) -> Path:
+    """Write a reference CSV (by year of birth where it has lists by year)."""
+    path = Path(path)
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["name", "frequency", "field", "year_of_birth"])
+        for f in NAME_FIELDS:
+            writer.writerows([n, f"{p:.9g}", f, ""] for n, p in reference.names(f).items())
+            for year, names in sorted(reference.by_year.get(f, {}).items()):
+                writer.writerows([n, f"{p:.9g}", f, year] for n, p in names.items())
+    return path
+
+
+def reference_from_people(given: list[str | None], family: list[str | None], years: list[int | None],
+                          source: str) -> Reference:
+    """A list (national and by year of birth) counted over people: one entry per person,
+    e.g. a different population than the one attacked."""
+    fields: dict[str, dict[str, float]] = {}
+    by_year: dict[str, dict[int, dict[str, float]]] = {}
+    for f, names in (("given_name", given), ("family_name", family)):
+        total: dict[str, float] = {}
+        yearly: dict[int, dict[str, float]] = {}
+        for name, year in zip(names, years):
+            if not name:
+                continue
+            total[name] = total.get(name, 0.0) + 1
+            if year is not None and year >= 0:
+                yearly.setdefault(int(year), {})
+                yearly[int(year)][name] = yearly[int(year)].get(name, 0.0) + 1
+        fields[f] = normalise_counts(total)
+        by_year[f] = {y: normalise_counts(c) for y, c in yearly.items()}
+    return Reference(fields, source, by_year)

@@ -34,6 +34,8 @@ class AuditReport:
     token_concentration: dict[str, float] = field(default_factory=dict)  # key -> largest share on one token
     notes: list[str] = field(default_factory=list)
     blind_guess: float | None = None  # share right by naming everyone with the commonest names
+    # field -> attack -> per record: guessed right (for the linkage-unit audit; not in to_dict)
+    correct: dict = field(default_factory=dict, repr=False)
 
     @property
     def measured(self) -> bool:
@@ -58,6 +60,7 @@ class AuditReport:
 
     def to_dict(self) -> dict:
         doc = asdict(self)
+        doc.pop("correct", None)
         doc.update(worst=self.worst, excess=self.excess, passes=self.passes, bar=BAR)
         return doc
 

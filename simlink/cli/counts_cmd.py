@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 
+from simlink import outputs
 from simlink.cli.options import output_option
 from simlink.defaults import DEFAULT_TOTAL_EPSILON
 from simlink.errors import OutputExistsError, SimlinkError
@@ -72,15 +73,16 @@ def counts(linkage_db: Path, fmt: str, output: Path | None, overwrite: bool,
     from simlink.counts import DisclosurePolicy, Scope, release, write_report
 
     if unsafe:
-        click.secho(UNSAFE_WARNING, err=True, fg="red", bold=True)
         policy = DisclosurePolicy.unsafe()
     else:
         policy = DisclosurePolicy(suppress_below=suppress_below, round_to=round_to,
                                   rounding=rounding, dp_epsilon=dp_epsilon, dp_seed=dp_seed)
     if output is not None and output.exists() and not overwrite:
         raise OutputExistsError("output exists; pass --overwrite to replace it", path=output)
-    if output is not None and not output.parent.is_dir():
-        raise SimlinkError("output folder does not exist", path=output.parent)
+    if output is not None:
+        outputs.check_target(output)
+    if report_dir is not None:
+        outputs.check_creatable_folder(report_dir, "report folder")
     names = None
     if agencies is not None:
         names = tuple(a.strip() for a in agencies.split(",") if a.strip())
@@ -93,13 +95,17 @@ def counts(linkage_db: Path, fmt: str, output: Path | None, overwrite: bool,
                   window_days=window_days, scope=scope, check_overlap=not no_release_check,
                   on_overlap=on_overlap, dp_budget=dp_budget)
     text = rel.render(fmt)
-    if output is None:
-        click.echo(text)
+    if unsafe:
+        click.secho(UNSAFE_WARNING, err=True, fg="red", bold=True)
+    # Files first, standard output last: a failure to write prints no table before its error.
+    path = write_report(rel, report_dir) if report_dir is not None else None
+    if output is not None:
+        outputs.write_text(output, text if text.endswith("\n") else text + "\n")
     else:
-        output.write_text(text if text.endswith("\n") else text + "\n", encoding="utf-8")
+        click.echo(text)
+    if output is not None:
         click.echo(f"wrote the release to {output}", err=True)
-    if report_dir is not None:
-        path = write_report(rel, report_dir)
+    if path is not None:
         click.echo(f"wrote the report to {path}", err=True)
     if unsafe:
         click.secho(UNSAFE_WARNING, err=True, fg="red", bold=True)

@@ -20,19 +20,21 @@ from simlink.cli.options import output_option
 @click.option("--overwrite", is_flag=True, help="Replace OUTPUT if it exists.")
 @click.option("--invalid", type=click.Choice(["error", "missing"]), default="error", show_default=True,
               help="What to do with a date or sex code that cannot be read.")
+@click.option("--extra-field", "extra_fields", multiple=True, metavar="COLUMN=NORMALISER",
+              help="Also encode this identifying column (e.g. address_line=text); every agency must name the same.")
 @click.option("--chunk-rows", type=click.IntRange(1000), default=200_000, show_default=True,
               help="Rows per chunk (bounds memory).")
 def encode(input_path: Path, key_path: Path, agency: str, schema_path: Path | None, output: Path,
-           overwrite: bool, invalid: str, chunk_rows: int) -> None:
+           overwrite: bool, invalid: str, extra_fields: tuple[str, ...], chunk_rows: int) -> None:
     """Encode INPUT (CSV or Parquet) into a file that holds no raw identifier."""
     from tqdm import tqdm
 
     from simlink.agency.encode import encode_file
     from simlink.agency.keys import read_key_file
-    from simlink.schema import load_schema
+    from simlink.schema import load_schema, with_extra_fields
 
     secret = read_key_file(key_path)
-    schema = load_schema(schema_path)
+    schema = with_extra_fields(load_schema(schema_path), extra_fields)
     with tqdm(unit=" rows", unit_scale=True, desc=f"encoding {agency}", disable=None, leave=False) as bar:
         summary = encode_file(input_path, output, secret=secret, agency=agency, schema=schema,
                               overwrite=overwrite, strict=invalid == "error", chunk_rows=chunk_rows,

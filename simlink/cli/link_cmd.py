@@ -38,6 +38,8 @@ def link(encoded: tuple[Path, ...], output: Path, threshold: float | None, model
     result = link_files(list(encoded), output, threshold=threshold, model=model_path, overwrite=overwrite,
                         backend=backend, charts=not no_charts, memory_limit=memory_limit, threads=threads,
                         temp_dir=temp_dir)
+    for note in result.notes:
+        click.echo(f"simlink: note: {note}", err=True)
     click.echo(result.line())
     if result.model_file:
         click.echo(f"model: {result.model_file}" + (f"; charts: {result.charts[0].parent}" if result.charts else ""))

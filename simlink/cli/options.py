@@ -54,4 +54,6 @@ def write_json(target: Path, doc: Any) -> None:
     if str(target) == "-":
         click.echo(text)
     else:
-        target.write_text(text + "\n", encoding="utf-8")
+        from simlink import outputs  # built beside the target, renamed in: no half-written JSON
+
+        outputs.write_text(target, text + "\n")

@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import datetime as _dt
 import html
+import os
 from pathlib import Path
 
 import matplotlib
@@ -22,7 +23,9 @@ import matplotlib.transforms as mtransforms  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
+from simlink import outputs  # noqa: E402
 from simlink.counts.disclosure import SUPPRESSED_MARK  # noqa: E402
+from simlink.errors import SimlinkError  # noqa: E402
 from simlink.counts.measures import UNKNOWN_MONTH  # noqa: E402
 from simlink.counts.release import DIMENSION, Release  # noqa: E402
 
@@ -299,8 +302,24 @@ def data_period(rel: Release) -> str:
 
 def write_report(rel: Release, out_dir: str | Path) -> Path:
     """Write the PNG charts and report.html (images embedded) to ``out_dir``."""
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    target = Path(out_dir)
+    outputs.check_creatable_folder(target, "report folder")
+    outputs.clean_stale_partials(target)
+    out = outputs.partial_path(target)  # built aside, moved in whole: no half-written report
+    try:
+        out.mkdir()
+        _write_report_files(rel, out)
+        target.mkdir(parents=True, exist_ok=True)
+        for name in (*CHARTS, "report.html"):
+            os.replace(out / name, target / name)
+    except OSError as exc:
+        raise SimlinkError(f"cannot write the report ({outputs.reason(exc)})", path=target) from None
+    finally:
+        outputs.remove(out)
+    return target / "report.html"
+
+
+def _write_report_files(rel: Release, out: Path) -> None:
     for name, draw in zip(CHARTS, (chart_overlap, chart_bands, chart_monthly,
                                    chart_monthly_by_service)):
         draw(rel, out / name)
@@ -350,6 +369,4 @@ n/a = not applicable).</p>
 <h2>Charts</h2>{images}
 <h2>Tables</h2>{tables}
 </body></html>"""
-    report = out / "report.html"
-    report.write_text(page, encoding="utf-8")
-    return report
+    (out / "report.html").write_text(page, encoding="utf-8")

@@ -51,6 +51,7 @@ class LinkResult:
     def _evidence(self) -> str:
         bits = self.decision.get("evidence_bits")
         return f" (evidence >= {bits:.1f} bits)" if bits is not None else ""
+    notes: list[str] = field(default_factory=list)  # what training left out or assumed
 
     def line(self) -> str:
         total = sum(self.seconds.values())
@@ -167,9 +168,11 @@ def link_files(
                 if missing:
                     raise SchemaError("model compares fields that the encoded files do not have")
             linker = link_model.build_linker(db_api, table, inputs.schema, fields, model)
+            notes = [f"field {f.name} left out of the model: no usable values in any input"
+                     for f in inputs.schema.fields if f.name not in fields]
             if model is None:
                 link_model.train(linker, inputs.schema, fields, train_options or link_model.TrainOptions(), phases,
-                                 backend, con=con)
+                                 backend, con=con, distinct=stats.distinct_encodings, notes=notes)
             link_model.block(linker, phases)
             prior = link_model.model_json(linker)["probability_two_random_records_match"]
             decision = (clusters_sql.weight_decision(prior, phases.counts["blocked_pairs"], stats.distinct_encodings,
@@ -196,6 +199,7 @@ def link_files(
                 "model_reused": model is not None,
                 "backend": backend,
                 "fields_compared": link_model.model_fields(trained_model),
+                "training_notes": notes,
                 "blocking_rules": [f"blk__{b.name}" for b in inputs.schema.blocking],
                 "blocking_cap": block_cap,
                 "model_error_estimate": _model_error(con, scored_table, decision.match_probability),
@@ -221,7 +225,7 @@ def link_files(
     persons = dict(written_stats)["persons"]
     return LinkResult(output, stats.events, stats.distinct_encodings, persons, decision.match_probability, model is None,
                       phases.seconds, counts | {"distinct_encodings": stats.distinct_encodings},
-                      model_file, chart_paths, decision.as_dict())
+                      model_file, chart_paths, decision.as_dict(), notes)
 
 
 def _model_error(con: duckdb.DuckDBPyConnection, scored_table: str, threshold: float) -> dict:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -24,6 +25,7 @@ import duckdb
 
 from simlink.errors import SimlinkError
 from simlink.link import settings as link_settings
+from simlink.link.load import hash_column
 from simlink.schema import Schema
 
 # Share of true matching pairs of distinct encodings that the prior rules find; measured on
@@ -131,19 +133,82 @@ def model_fields(model: dict) -> list[str]:
     return [c["output_column_name"] for c in model.get("comparisons", [])]
 
 
+def _prior(linker) -> float:
+    # Splink keeps the estimate here and offers no public getter; read-only use.
+    return float(linker._settings_obj._probability_two_random_records_match)
+
+
+def _set_prior(linker, value: float) -> None:
+    linker._settings_obj._probability_two_random_records_match = value
+
+
+def estimate_prior(linker, schema: Schema, fields: list[str], options: TrainOptions, distinct: int,
+                   notes: list[str]) -> None:
+    """Prior from deterministic rules, looser rules, or a stated default — never 0 or 1.
+
+    Identical encodings are collapsed before linkage, so on data whose only fields are
+    names and date of birth (FEBRL) every pair the strict rules would find is one encoding
+    and the estimate is 0, which Splink cannot take a logarithm of.
+    """
+    for rules, label in ((link_settings.prior_rules(schema, fields), None),
+                         (loose_prior_rules(schema, fields), "two identical fields")):
+        if not rules:
+            continue
+        linker.training.estimate_probability_two_random_records_match(rules, recall=options.prior_recall)
+        if 0 < _prior(linker) < 1:
+            if label:
+                notes.append(f"prior: the strict rules found no pairs; estimated from {label} instead")
+            return
+    fallback = min(0.5, 1 / max(distinct - 1, 1))
+    _set_prior(linker, fallback)
+    notes.append(f"prior: no rule found a pair; assumed one true match per encoding ({fallback:.3g})")
+
+
+def loose_prior_rules(schema: Schema, fields: list[str]) -> list[str]:
+    """Any two of the main identifiers identical: for data where the strict rules find nothing."""
+    if any(link_settings.is_scoped(f) for f in schema.fields):
+        return []  # format 2's own rules are already two identical whole-value tokens
+    core = [n for n in ("given_name", "family_name", "date_of_birth", "postcode") if n in fields] or fields[:3]
+    return [f"l.{hash_column(a)} = r.{hash_column(a)} AND l.{hash_column(b)} = r.{hash_column(b)}"
+            for i, a in enumerate(core) for b in core[i + 1:]]
+
+
+def _rule_label(rule) -> str:
+    """Field names a training pass blocks on (column names only, never values)."""
+    sql = rule.get_blocking_rule("duckdb").blocking_rule_sql
+    names = sorted(set(re.findall(r"l\.\"?(?:fh__|eq__|blk__)?(\w+?)\"?\s*=", sql)))
+    return " + ".join(names) or "its rule"
+
+
 def train(linker, schema: Schema, fields: list[str], options: TrainOptions, phases: Phases,
-          backend: str = "duckdb", con: duckdb.DuckDBPyConnection | None = None) -> None:
+          backend: str = "duckdb", con: duckdb.DuckDBPyConnection | None = None, *, distinct: int = 0,
+          notes: list[str] | None = None) -> None:
+    """Prior, u and m; a training pass the data cannot support is skipped with a note."""
+    from splink.internals.exceptions import EMTrainingException
+
+    notes = notes if notes is not None else []
     started = phases.begin("train")
-    linker.training.estimate_probability_two_random_records_match(
-        link_settings.prior_rules(schema, fields), recall=options.prior_recall)
+    estimate_prior(linker, schema, fields, options, distinct, notes)
     chunks = options.u_chunks or (1 if backend == "spark" else 10)
     linker.training.estimate_u_using_random_sampling(max_pairs=options.u_max_pairs, seed=options.seed,
                                                      num_chunks=chunks)
     if con is not None:
         _scoped_u(linker, schema, fields, options, con)
+    trained = 0
     for rule in link_settings.em_blocking_rules(schema, fields):
-        linker.training.estimate_parameters_using_expectation_maximisation(
-            rule, estimate_without_term_frequencies=True, max_pairs=options.em_max_pairs)
+        # Splink's training session edits the linker's settings in place before it can fail
+        # (drops the blocked comparisons, sets its own prior): keep a copy to put back.
+        before = linker._settings_obj.core_model_settings.copy()
+        try:
+            linker.training.estimate_parameters_using_expectation_maximisation(
+                rule, estimate_without_term_frequencies=True, max_pairs=options.em_max_pairs)
+            trained += 1
+        except (EMTrainingException, ValueError, ZeroDivisionError, OverflowError):
+            # No pairs in the pass, or too few to estimate from: leave it out, say so.
+            linker._settings_obj.core_model_settings = before
+            notes.append(f"training pass blocked on {_rule_label(rule)} left out: too few pairs agree on it")
+    if trained == 0:
+        notes.append("no training pass could run: m probabilities are Splink's defaults")
     phases.timed("train", started)
 
 

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import duckdb
 
+from simlink import outputs
 from simlink.errors import OutputExistsError, SimlinkError
 
 
@@ -41,8 +42,8 @@ def check_output(output: Path, overwrite: bool) -> None:
         for path in (output, model_file, model_meta_path(model_file), charts):
             if path.exists():
                 raise OutputExistsError("output already exists (use --overwrite to replace it)", path=path)
-    if not output.parent.exists():
-        raise SimlinkError("output folder does not exist", path=output.parent)
+    outputs.check_target(output)
+    outputs.clean_stale_partials(output)
 
 
 def person_keys_sql(clusters_table: str, salt: int) -> str:
@@ -77,12 +78,11 @@ def write_database(con: duckdb.DuckDBPyConnection, output: Path, clusters_table:
     """Materialise event_person in the working db, then copy the release tables to ``output``."""
     con.execute(f"CREATE OR REPLACE TEMP TABLE link_event_person AS {person_keys_sql(clusters_table, secrets.randbits(62))}")
     stats = (stats or []) + summary_stats(con)
-    partial = output.with_name(f".{output.name}.partial-{os.getpid()}")
-    if partial.exists():
-        partial.unlink()
+    partial = outputs.partial_path(output)
+    outputs.remove(partial)
     target = str(partial).replace("'", "''")
-    con.execute(f"ATTACH '{target}' AS link_out")
     try:
+        con.execute(f"ATTACH '{target}' AS link_out")
         con.execute("""CREATE TABLE link_out.events AS
                        SELECT agency, record_id, service, contact_date FROM link_events ORDER BY agency, record_id""")
         con.execute("""CREATE TABLE link_out.event_person AS
@@ -96,13 +96,16 @@ def write_database(con: duckdb.DuckDBPyConnection, output: Path, clusters_table:
         con.executemany("INSERT INTO link_out.link_stats VALUES (?, ?)", stats)
         con.execute("DETACH link_out")
         os.replace(partial, output)
+    except (OSError, duckdb.IOException) as exc:
+        raise SimlinkError(f"cannot write ({outputs.reason(exc)})", path=output) from None
     finally:
         if partial.exists():
             try:
                 con.execute("DETACH link_out")
-            except duckdb.Error:
+            except (duckdb.Error, KeyboardInterrupt):
                 pass
-            partial.unlink()
+        outputs.remove(partial)
+        outputs.remove(partial.with_name(partial.name + ".wal"))
     return stats
 
 
@@ -116,22 +119,23 @@ def write_model_file(path: Path, model: dict, fingerprint: str) -> Path:
 
     from simlink import __version__
 
-    path.write_text(json.dumps(model, indent=1, sort_keys=True), encoding="utf-8")
+    outputs.write_text(path, json.dumps(model, indent=1, sort_keys=True))
     meta = model_meta_path(path)
-    meta.write_text(json.dumps({"simlink_model": MODEL_FORMAT, "model_file": path.name,
-                                "schema_fingerprint": fingerprint, "simlink_version": __version__,
-                                "splink_version": version("splink")}, indent=1, sort_keys=True), encoding="utf-8")
+    outputs.write_text(meta, json.dumps({"simlink_model": MODEL_FORMAT, "model_file": path.name,
+                                         "schema_fingerprint": fingerprint, "simlink_version": __version__,
+                                         "splink_version": version("splink")}, indent=1, sort_keys=True))
     return meta
 
 
 def write_charts(linker, folder: Path) -> list[Path]:
     """Splink's match-weights and m/u charts as standalone HTML for the reviewer, with the
     vega scripts Splink ships written inline: a linkage unit is often offline."""
+    outputs.check_target(folder, folder_ok=True)
     folder.mkdir(exist_ok=True)
     written = []
     for name, make in (("match_weights", linker.visualisations.match_weights_chart),
                        ("m_u_parameters", linker.visualisations.m_u_parameters_chart)):
         path = folder / f"{name}.html"
-        path.write_text(make().to_html(inline=True), encoding="utf-8")
+        outputs.write_text(path, make().to_html(inline=True))
         written.append(path)
     return written

@@ -68,7 +68,7 @@ def truth_events(out_dir: str | Path) -> pd.DataFrame:
     for agency in AGENCIES:
         table = _read_strings(agency_file(out, agency), ["record_id", "contact_date"])
         encoded = table.column("contact_date").combine_chunks().dictionary_encode()
-        parsed = normalise_date(encoded.dictionary).values
+        parsed = normalise_date(encoded.dictionary, plausible_only=False).values
         days = pd.to_datetime(pd.Series(parsed.to_pylist(), dtype="object"), format="%Y-%m-%d").to_numpy()
         frames.append(pd.DataFrame({
             "agency": agency,

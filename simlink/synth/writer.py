@@ -10,6 +10,7 @@ person a record belongs to is only in ``truth.csv``.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,6 +20,7 @@ import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from simlink import outputs
 from simlink.errors import OutputExistsError, SimlinkError
 from simlink.synth.generator import Block, SynthConfig, iter_blocks
 from simlink.synth.profiles import AGENCIES, ERROR_BIT
@@ -73,6 +75,7 @@ def write_synth(config: SynthConfig, out_dir: str | Path, *, overwrite: bool = F
     out = Path(out_dir)
     if out.exists() and not out.is_dir():
         raise SimlinkError("output path exists and is not a folder", path=out)
+    outputs.check_creatable_folder(out)
     existing = [p for p in _outputs(out) if p.exists()]
     if existing and not overwrite:
         raise OutputExistsError("output already exists (use --overwrite to replace it)", path=existing[0])
@@ -96,10 +99,10 @@ def write_synth(config: SynthConfig, out_dir: str | Path, *, overwrite: bool = F
         for agency in AGENCIES:
             parts = (work / f"{agency}-*.parquet").as_posix()
             con.execute(_copy_sql(f"SELECT {columns} FROM read_parquet('{parts}') "
-                                  "ORDER BY sort_day, sort_minute, record_id", agency_file(out, agency)))
+                                  "ORDER BY sort_day, sort_minute, record_id", work / agency_file(out, agency).name))
         every = (work / "*.parquet").as_posix()
         con.execute(_copy_sql(f"SELECT agency, record_id, person_id FROM read_parquet('{every}') "
-                              "ORDER BY agency, record_id", out / TRUTH_FILE))
+                              "ORDER BY agency, record_id", work / TRUTH_FILE))
         if debug:
             (out / DEBUG_DIR).mkdir(exist_ok=True)
             con.execute(f"COPY (SELECT agency, record_id, person_id, applicable, applied FROM read_parquet('{every}') "
@@ -107,9 +110,15 @@ def write_synth(config: SynthConfig, out_dir: str | Path, *, overwrite: bool = F
             legend = {"bits": ERROR_BIT, "rates": {a: r.as_dict() for a, r in config.rates().items()}}
             (out / DEBUG_DIR / "error_bits.json").write_text(json.dumps(legend, indent=2, sort_keys=True))
         con.close()
+        # Only complete files appear in OUT: an interrupted run leaves none of them half-written.
+        for agency in AGENCIES:
+            os.replace(work / agency_file(out, agency).name, agency_file(out, agency))
+        os.replace(work / TRUTH_FILE, out / TRUTH_FILE)
+        write_true_counts(out)
+    except (OSError, duckdb.IOException) as exc:
+        raise SimlinkError(f"cannot write ({outputs.reason(exc)})", path=out) from None
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    write_true_counts(out)
     return summary
 
 
@@ -127,5 +136,5 @@ def write_true_counts(out_dir: Path, *, repeat_threshold: int = 5, window_days: 
                      for name, frame in measures.items()},
     }
     path = out_dir / TRUE_COUNTS_FILE
-    path.write_text(json.dumps(document, indent=1, sort_keys=True) + "\n")
+    outputs.write_text(path, json.dumps(document, indent=1, sort_keys=True) + "\n")
     return path
