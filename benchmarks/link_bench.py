@@ -1,18 +1,22 @@
-"""Speed and memory of `simlink link` at 10k, 100k and 1M contacts, beside the cleartext baseline.
+"""Speed and memory of `simlink link` at 100k to 10M contacts, beside the cleartext baseline.
 
 Each size is generated with ``simlink synth`` (medium errors) and encoded once (cached, not
 timed). Every run happens in a fresh subprocess so its peak RSS is its own. Printed and
 written to benchmarks/results/link_bench.json and .md: seconds per phase (load, train,
 block, predict, cluster, write), pairs compared, comparisons per second (blocked pairs /
-predict seconds), peak RSS, pairwise F1, and the same for the cleartext baseline.
+predict seconds), peak RSS, pairwise and B-cubed F1, the load average, and the same for the
+cleartext baseline; then the slopes of pairs and of link time against contacts (log-log
+least squares over the sizes run; issue 10 asks for <= 1.2).
 
-    python benchmarks/link_bench.py --contacts 10000 100000 1000000 --threads 2
+    python benchmarks/link_bench.py --contacts 100000 1000000 3000000 --threads 2 --no-baseline
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
+import os
 import resource
 import subprocess
 import sys
@@ -38,9 +42,14 @@ def _child_encoded(folder: str, threads: int, memory_limit: str) -> dict:
 
     with duckdb.connect(str(Path(folder) / "bench.duckdb"), read_only=True) as con:
         assigned = con.execute("SELECT * FROM event_person").df()
-    quality = linkeval.pairwise_quality(assigned, pd.read_csv(Path(folder) / "truth.csv"))
+    truth = pd.read_csv(Path(folder) / "truth.csv")
+    quality = linkeval.pairwise_quality(assigned, truth)
+    from simlink.evaluate import evaluate_clusters
+
+    quality["bcubed_f1"] = evaluate_clusters(assigned.astype({"record_id": str}),
+                                             truth.astype({"record_id": str})).bcubed_f1
     return {"seconds": result.seconds, "wall": wall, "counts": result.counts, "events": result.events,
-            "persons": result.persons, "quality": quality}
+            "persons": result.persons, "quality": quality, "decision": result.decision}
 
 
 def _child_cleartext(folder: str, threads: int) -> dict:
@@ -62,17 +71,18 @@ def child(kind: str, folder: str, threads: int, memory_limit: str) -> None:
 
 
 def run_child(kind: str, folder: Path, threads: int, memory_limit: str) -> dict:
+    load_before = os.getloadavg()[0]
     proc = subprocess.run([sys.executable, __file__, "--child", kind, str(folder), "--threads", str(threads),
                            "--memory-limit", memory_limit], capture_output=True, text=True)
     for line in proc.stdout.splitlines():
         if line.startswith("RESULT "):
-            return json.loads(line[7:])
+            return json.loads(line[7:]) | {"load_before": load_before, "load_after": os.getloadavg()[0]}
     raise RuntimeError(f"{kind} run failed:\n{proc.stderr[-3000:]}")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--contacts", type=int, nargs="+", default=[10_000, 100_000, 1_000_000])
+    parser.add_argument("--contacts", type=int, nargs="+", default=[100_000, 1_000_000])
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--memory-limit", default="5GB")
     parser.add_argument("--work", type=Path, default=Path("/tmp/simlink-bench"))
@@ -102,19 +112,21 @@ def main() -> None:
         line = (f"{e['events']:,} contacts: encoded {sum(e['seconds'].values()):.1f} s "
                 f"({', '.join(f'{k} {v:.1f}' for k, v in e['seconds'].items())}), "
                 f"{e['counts']['blocked_pairs']:,} pairs, {e['counts']['blocked_pairs'] / predict:,.0f} comparisons/s, "
-                f"peak RSS {e['peak_rss_mb']:,.0f} MB, F1 {e['quality']['f1']:.4f}")
+                f"peak RSS {e['peak_rss_mb']:,.0f} MB, F1 {e['quality']['f1']:.4f}, load {e['load_before']:.1f}")
         if "cleartext" in row:
             c = row["cleartext"]
             line += (f" | cleartext {sum(c['seconds'].values()):.1f} s, peak RSS {c['peak_rss_mb']:,.0f} MB, "
                      f"F1 {c['sweep']['0.95']['f1']:.4f}")
         print(line, flush=True)
+    slopes = fitted_slopes(rows)
+    print(f"slopes against contacts (log-log): {slopes}")
     out = HERE / "results"
     out.mkdir(exist_ok=True)
     (out / "link_bench.json").write_text(json.dumps({"threads": args.threads, "memory_limit": args.memory_limit,
-                                                     "rows": rows}, indent=1, default=str))
+                                                     "rows": rows, "slopes": slopes}, indent=1, default=str))
     lines = ["# simlink link: speed and memory (medium errors, threads %d, DuckDB memory_limit %s)" % (args.threads, args.memory_limit), "",
-             "| contacts | distinct encodings | pairs compared | load | train | block | predict | cluster | write | total s | comparisons/s | peak RSS MB | F1 | cleartext total s | cleartext RSS MB | cleartext F1 | encoded/cleartext time |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+             "| contacts | distinct encodings | pairs compared | load | train | block | predict | cluster | write | total s | comparisons/s | peak RSS MB | F1 | B-cubed F1 | load avg | cleartext total s | cleartext RSS MB | cleartext F1 | encoded/cleartext time |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for row in rows:
         e, s = row["encoded"], row["encoded"]["seconds"]
         total = sum(s.values())
@@ -124,9 +136,26 @@ def main() -> None:
             f"| {e['events']:,} | {e['counts']['distinct_encodings']:,} | {e['counts']['blocked_pairs']:,} | "
             + " | ".join(f"{s.get(k, 0):.1f}" for k in ("load", "train", "block", "predict", "cluster", "write"))
             + f" | {total:.1f} | {e['counts']['blocked_pairs'] / (s.get('predict') or 1e-9):,.0f} | {e['peak_rss_mb']:,.0f} | "
-            f"{e['quality']['f1']:.4f} | {ctotal:.1f} | {c['peak_rss_mb'] if c else float('nan'):,.0f} | "
+            f"{e['quality']['f1']:.4f} | {e['quality']['bcubed_f1']:.4f} | {e['load_before']:.1f} | {ctotal:.1f} | {c['peak_rss_mb'] if c else float('nan'):,.0f} | "
             f"{c['sweep']['0.95']['f1'] if c else float('nan'):.4f} | {total / ctotal if c else float('nan'):.2f} |")
+    lines += ["", "Slopes against contacts (log-log least squares): "
+              + ", ".join(f"{k} {v:.2f}" for k, v in slopes.items())]
     linkeval.write_markdown(out / "link_bench.md", lines)
+
+
+def fitted_slopes(rows: list[dict]) -> dict[str, float]:
+    """Exponents b of y ~ contacts^b for blocked pairs and link seconds (needs two sizes)."""
+    import numpy as np
+
+    if len(rows) < 2:
+        return {}
+    x = np.log([r["encoded"]["events"] for r in rows])
+    out = {}
+    for name, values in (("blocked_pairs", [r["encoded"]["counts"]["blocked_pairs"] for r in rows]),
+                         ("link_seconds", [sum(r["encoded"]["seconds"].values()) for r in rows]),
+                         ("peak_rss", [r["encoded"]["peak_rss_mb"] for r in rows])):
+        out[name] = float(np.polyfit(x, np.log(values), 1)[0]) if all(v > 0 for v in values) else math.nan
+    return out
 
 
 if __name__ == "__main__":

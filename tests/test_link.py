@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import re
 from pathlib import Path
 
@@ -17,6 +18,8 @@ from simlink.agency.keys import generate_key_file, read_key_file
 from simlink.link import link_files, load_encodings, read_model_file
 from simlink.link.comparisons import DiceAtThresholds
 from simlink.schema import load_schema, schema_from_dict
+from simlink.link.block_caps import DEFAULT_CAP
+from simlink.link.clusters import DEFAULT_MARGIN
 from simlink.synth import AGENCIES, SynthConfig, write_synth
 
 PEOPLE = 1500
@@ -266,3 +269,50 @@ def test_spark_backend_without_pyspark_is_a_clear_error(data, tmp_path):
     assert result.exit_code == 2, result.output
     assert "pyspark" in result.output
     assert not (tmp_path / "s.duckdb").exists()
+
+
+def test_refuses_missing_temp_dir_and_bad_memory_limit(data, tmp_path):
+    message = _cli_error([str(data["encoded"][0]), "-o", str(tmp_path / "x.duckdb"), "--temp-dir", str(tmp_path / "nope")])
+    assert "temporary folder does not exist" in message and len(message.strip().splitlines()) == 1
+    message = _cli_error([str(data["encoded"][0]), "-o", str(tmp_path / "x.duckdb"), "--memory-limit", "lots"])
+    assert "memory limit" in message and len(message.strip().splitlines()) == 1
+    assert not (tmp_path / "x.duckdb").exists()
+
+
+def stats_of(path: Path) -> dict:
+    return dict(_table(path, "SELECT statistic, value FROM link_stats").values)
+
+
+def test_temp_dir_progress_and_the_decision_recorded(data, tmp_path, capsys):
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    result = link_files(data["encoded"], tmp_path / "p.duckdb", charts=False, temp_dir=scratch, progress=True,
+                        memory_limit="1GB")
+    err = capsys.readouterr().err
+    for phase in ("load", "train", "block", "predict", "cluster", "write"):
+        assert f"link: {phase}" in err, err[-500:]
+    assert list(scratch.iterdir()) == []  # the run's private folder inside it is gone
+    metadata = {k: json.loads(v) for k, v in _table(tmp_path / "p.duckdb", "SELECT key, value FROM run_metadata").values}
+    decision = metadata["decision"]
+    assert decision["rule"].startswith("match weight >= log2(pairs/encoding)") and decision["evidence_bits"] > 0
+    blocked = stats_of(tmp_path / "p.duckdb")["blocked_pairs"]
+    assert decision["match_weight"] == pytest.approx(math.log2(blocked / result.distinct_encodings) + DEFAULT_MARGIN, abs=1e-3)
+    assert metadata["threshold_match_probability"] == pytest.approx(decision["match_probability"])
+    assert metadata["blocking_cap"] == DEFAULT_CAP and result.counts["blocked_pairs"] > 0
+    stats = dict(_table(tmp_path / "p.duckdb", "SELECT statistic, value FROM link_stats").values)
+    assert stats["pairs_at_or_above_threshold"] > 0
+    quiet = link_files(data["encoded"], tmp_path / "q.duckdb", charts=False, threshold=0.95)
+    assert "link:" not in capsys.readouterr().err  # stderr is not a terminal under pytest
+    assert quiet.threshold == pytest.approx(0.95) and quiet.decision["rule"] == "match probability >= 0.95"
+
+
+def test_block_cap_bounds_every_block_and_the_pairs(data, tmp_path):
+    capped = link_files(data["encoded"], tmp_path / "c.duckdb", charts=False, block_cap=3)
+    free = link_files(data["encoded"], tmp_path / "f.duckdb", charts=False, block_cap=None)
+    assert capped.counts["blocked_pairs"] < free.counts["blocked_pairs"]
+    stats = dict(_table(tmp_path / "c.duckdb", "SELECT statistic, value FROM link_stats").values)
+    assert stats["blocking_tokens_over_cap"] > 0
+    assert stats["blocking_tokens_refined"] + stats["blocking_tokens_dropped"] > 0
+    # each rule gives at most cap - 1 partners per encoding
+    rules = len(data["schema"].blocking)
+    assert capped.counts["blocked_pairs"] <= capped.distinct_encodings * rules * (3 - 1) / 2

@@ -8,8 +8,8 @@ Unsupervised throughout (no labels exist at the linkage unit):
 * u by random sampling with an explicit ``max_pairs``;
 * m by expectation-maximisation over two blocking passes (date of birth; given + family
   name), each estimating the fields it does not block on;
-* prediction on the OR of the keyed blocking tokens, then connected components at the
-  match-probability threshold.
+* prediction on the OR of the keyed blocking tokens (capped: :mod:`simlink.link.block_caps`),
+  then the decision rule and connected components in DuckDB (:mod:`simlink.link.clusters`).
 """
 
 from __future__ import annotations
@@ -47,13 +47,41 @@ class TrainOptions:
 
 @dataclass
 class Phases:
-    """Wall-clock seconds per phase, plus counts the benchmark reports."""
+    """Wall-clock seconds per phase, counts the benchmark reports, and the progress bar."""
 
     seconds: dict[str, float] = field(default_factory=dict)
     counts: dict[str, int] = field(default_factory=dict)
+    progress: Any = None
+
+    def begin(self, name: str) -> float:
+        """Show ``name`` as the running phase; returns its start time."""
+        if self.progress is not None:
+            self.progress.set_description(f"link: {name}")
+        return time.perf_counter()
 
     def timed(self, name: str, started: float) -> None:
         self.seconds[name] = self.seconds.get(name, 0.0) + time.perf_counter() - started
+        if self.progress is not None:
+            self.progress.update(1)
+
+    def close(self) -> None:
+        if self.progress is not None:
+            self.progress.close()
+
+
+def progress_bar(steps: list[str], enabled: bool | None):
+    """A tqdm bar over the link phases on stderr; by default only when stderr is a terminal
+    (a log file or a pipe gets no bar, and tests none)."""
+    import sys
+
+    from tqdm import tqdm
+
+    if enabled is None:
+        enabled = sys.stderr.isatty()
+    if not enabled:
+        return None
+    return tqdm(total=len(steps), file=sys.stderr, unit="phase", leave=False, desc=f"link: {steps[0]}",
+                bar_format="{desc}: {n_fmt}/{total_fmt} phases [{elapsed}]")
 
 
 def quiet_splink() -> None:
@@ -159,7 +187,7 @@ def train(linker, schema: Schema, fields: list[str], options: TrainOptions, phas
     from splink.internals.exceptions import EMTrainingException
 
     notes = notes if notes is not None else []
-    started = time.perf_counter()
+    started = phases.begin("train")
     estimate_prior(linker, schema, fields, options, distinct, notes)
     chunks = options.u_chunks or (1 if backend == "spark" else 10)
     linker.training.estimate_u_using_random_sampling(max_pairs=options.u_max_pairs, seed=options.seed,
@@ -205,26 +233,29 @@ def _scoped_u(linker, schema: Schema, fields: list[str], options: TrainOptions,
 
 
 def block(linker, phases: Phases) -> None:
-    started = time.perf_counter()
+    started = phases.begin("block")
     pairs = linker.inference.compute_blocked_pairs_for_predict()
     phases.counts["blocked_pairs"] = _count(pairs)
     phases.timed("block", started)
 
 
-def predict(linker, keep_probability: float, phases: Phases):
-    started = time.perf_counter()
-    scored = linker.inference.predict(threshold_match_probability=keep_probability, warning_mode="never")
+def predict(linker, keep_weight: float, phases: Phases):
+    """Score the blocked pairs, keeping those with match weight >= ``keep_weight``."""
+    started = phases.begin("predict")
+    scored = linker.inference.predict(threshold_match_weight=keep_weight, warning_mode="never")
     phases.counts["pairs_kept"] = _count(scored)
     phases.timed("predict", started)
     return scored
 
 
-def cluster(linker, scored, threshold: float, phases: Phases):
-    started = time.perf_counter()
-    clusters = linker.clustering.cluster_pairwise_predictions_at_threshold(
-        scored, threshold_match_probability=threshold)
-    phases.timed("cluster", started)
-    return clusters
+def scored_into_duckdb(con: duckdb.DuckDBPyConnection, scored, backend: str) -> str:
+    """The kept pairs as a table of the working DuckDB database, for :mod:`simlink.link.clusters`
+    (Spark's come through the driver as Arrow: only ids and weights)."""
+    if backend == "duckdb":
+        return scored.physical_name
+    from simlink.link.spark import scored_to_duckdb
+
+    return scored_to_duckdb(con, scored)
 
 
 def _count(splink_df) -> int:

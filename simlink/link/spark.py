@@ -9,7 +9,7 @@ The linkage model is the same whichever engine scores it: the comparisons are pl
   execution off);
 * a checkpoint directory (Splink writes intermediate tables there to cut Spark's lineage);
   a run-private folder under the run's temporary directory unless the session has one;
-* the distinct encodings go to Spark and the clusters come back as Arrow tables through
+* the distinct encodings go to Spark and the kept pairs come back as Arrow tables through
   the driver, so the working DuckDB database and its release tables stay the same;
 * a model saved by a run on one backend has its identifiers re-quoted (the only
   difference between the dialects' SQL) so it can be reused on the other.
@@ -126,9 +126,10 @@ def register_encodings(db_api, con: duckdb.DuckDBPyConnection):
     return db_api.register(spark_df, dataset_display_name="link_encodings")
 
 
-def clusters_to_duckdb(con: duckdb.DuckDBPyConnection, clusters, name: str = "link_clusters_frame") -> str:
-    """Bring Splink's clusters (enc_id, cluster_id) back into the working DuckDB database."""
-    frame = clusters.as_spark_dataframe().select("enc_id", "cluster_id").toArrow()
+def scored_to_duckdb(con: duckdb.DuckDBPyConnection, scored, name: str = "link_scored_frame") -> str:
+    """Bring Splink's kept pairs (ids, weight, probability) into the working DuckDB database,
+    where both backends cluster them the same way."""
+    frame = scored.as_spark_dataframe().select("enc_id_l", "enc_id_r", "match_weight", "match_probability").toArrow()
     con.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS SELECT * FROM frame")
     return name
 

@@ -1,0 +1,123 @@
+"""Issue 10 pieces at the linkage unit: the decision rule, SQL clustering, block-size caps."""
+
+from __future__ import annotations
+
+import math
+
+import duckdb
+import numpy as np
+import pandas as pd
+import pytest
+from scipy.sparse import coo_matrix
+from scipy.sparse.csgraph import connected_components as scipy_components
+
+from simlink.link.block_caps import cap_blocks, largest_block
+from simlink.link.clusters import (
+    cluster_pairs,
+    connected_components,
+    probability_decision,
+    weight_decision,
+)
+
+
+def _partition(labels: dict[int, int]) -> set[frozenset]:
+    groups: dict[int, set] = {}
+    for node, label in labels.items():
+        groups.setdefault(label, set()).add(node)
+    return {frozenset(g) for g in groups.values()}
+
+
+def test_sql_components_equal_scipy_on_random_graph_with_a_long_chain():
+    rng = np.random.default_rng(3)
+    n = 3000
+    left, right = rng.integers(0, n, 2200), rng.integers(0, n, 2200)
+    chain = np.arange(5000, 5300)  # a 300-node path: needs pointer jumping to settle in few passes
+    left = np.concatenate([left, chain[:-1]])
+    right = np.concatenate([right, chain[1:]])
+    nodes = np.unique(np.concatenate([np.arange(n), chain, [9999]]))  # 9999: isolated
+    con = duckdb.connect()
+    edges = pd.DataFrame({"enc_id_l": left, "enc_id_r": right}).query("enc_id_l != enc_id_r")  # noqa: F841
+    node_frame = pd.DataFrame({"enc_id": nodes})  # noqa: F841
+    con.execute("CREATE TABLE e AS SELECT * FROM edges")
+    con.execute("CREATE TABLE n AS SELECT * FROM node_frame")
+    passes = connected_components(con, "e", "n", "out")
+    got = dict(con.execute("SELECT enc_id, cluster_id FROM out").fetchall())
+    index = {v: i for i, v in enumerate(nodes)}
+    a = [index[v] for v in edges.enc_id_l]
+    b = [index[v] for v in edges.enc_id_r]
+    _, labels = scipy_components(coo_matrix((np.ones(len(a)), (a, b)), shape=(len(nodes), len(nodes))), directed=False)
+    expected = {int(v): int(labels[i]) for i, v in enumerate(nodes)}
+    assert set(got) == set(expected)
+    assert _partition(got) == _partition(expected)
+    assert all(got[v] == min(g) for g in _partition(got) for v in g)  # the least id names the person
+    assert passes <= 40  # 300-node chain: label propagation alone needs ~300 (measured 19)
+
+
+def test_cluster_pairs_links_only_pairs_at_or_above_the_cut():
+    con = duckdb.connect()
+    con.execute("CREATE TABLE enc AS SELECT * FROM range(1, 7) t(enc_id)")
+    con.execute("""CREATE TABLE s AS SELECT * FROM (VALUES (1, 2, 5.0), (2, 3, 1.0), (4, 5, 0.99), (5, 6, 7.0))
+                   t(enc_id_l, enc_id_r, match_weight)""")
+    decision = probability_decision(0.001, 1 / (1 + 2 ** -1.0))  # match weight 1.0 exactly
+    assert decision.match_weight == pytest.approx(1.0)
+    linked = cluster_pairs(con, "s", decision, "out", nodes="enc")
+    assert linked == 3
+    got = dict(con.execute("SELECT enc_id, cluster_id FROM out").fetchall())
+    assert _partition(got) == {frozenset({1, 2, 3}), frozenset({4}), frozenset({5, 6})}
+
+
+def test_weight_cut_tightens_with_candidate_pairs_per_encoding():
+    prior = 1e-5
+    small = weight_decision(prior, candidate_pairs=50_000, encodings=10_000, margin=4)
+    big = weight_decision(prior, candidate_pairs=400_000, encodings=10_000, margin=4)
+    assert small.match_weight == pytest.approx(math.log2(5) + 4)
+    assert big.match_weight - small.match_weight == pytest.approx(3.0)  # 8x the pairs: 3 bits more
+    assert big.match_probability > small.match_probability
+    # expected false links among all candidates, sum of (1 - p) at the cut, stay below N / 2^margin
+    assert 400_000 * (1 - big.match_probability) <= 10_000 / 2 ** 4
+    assert small.evidence_bits == pytest.approx(small.match_weight - math.log2(prior / (1 - prior)))
+    fixed = probability_decision(prior, 0.95)
+    assert fixed.match_probability == pytest.approx(0.95)
+    assert fixed.evidence_bits == pytest.approx(math.log2(19) - math.log2(prior / (1 - prior)))
+
+
+def _tokens(con: duckdb.DuckDBPyConnection) -> None:
+    # blk__a: one block of 8 (ids 0-7), one of 3, singletons; blk__b: pairs (i // 2), except
+    # that ids 0-3 share one b; x__w0 is not a token and is never touched
+    con.execute("""CREATE TABLE enc AS SELECT i AS enc_id,
+                   CASE WHEN i < 8 THEN 100 WHEN i < 11 THEN 200 ELSE i END::BIGINT AS blk__a,
+                   CASE WHEN i < 4 THEN 0 ELSE i // 2 END::BIGINT AS blk__b, i * 10 AS x__w0
+                   FROM range(20) t(i)""")
+
+
+def test_cap_refines_oversized_blocks_with_the_and_of_a_partner_token():
+    con = duckdb.connect()
+    _tokens(con)
+    before = con.execute("SELECT * FROM enc ORDER BY enc_id").df()
+    assert largest_block(con, "enc") == 8
+    stats = cap_blocks(con, "enc", cap=3)
+    after = con.execute("SELECT * FROM enc ORDER BY enc_id").df()
+    assert largest_block(con, "enc") <= 3
+    assert stats.oversized_values == {"blk__a": 1, "blk__b": 1}
+    assert stats.partner == {"blk__a": "blk__b", "blk__b": "blk__a"}
+    # a = 100 AND b: {0..3} is 4 > cap: dropped; {4,5}, {6,7}: finer blocks of two
+    assert after.blk__a.iloc[:4].isna().all()
+    assert after.blk__a.iloc[4] == after.blk__a.iloc[5] != after.blk__a.iloc[6] == after.blk__a.iloc[7]
+    assert not set(after.blk__a.iloc[4:8]) & set(before.blk__a)  # new values, not old blocks
+    assert stats.refined_encodings["blk__a"] == 4 and stats.dropped_encodings["blk__a"] == 4
+    # b = 0 AND a = 100: all four together, still over the cap: dropped
+    assert after.blk__b.iloc[:4].isna().all() and stats.dropped_encodings["blk__b"] == 4
+    # blocks within the cap and non-token columns are unchanged
+    pd.testing.assert_series_equal(after.blk__a.iloc[8:].astype("int64"), before.blk__a.iloc[8:])
+    pd.testing.assert_series_equal(after.blk__b.iloc[4:].astype("int64"), before.blk__b.iloc[4:])
+    pd.testing.assert_series_equal(after.x__w0, before.x__w0)
+
+
+def test_no_cap_leaves_tokens_and_a_tiny_cap_is_refused():
+    con = duckdb.connect()
+    _tokens(con)
+    before = con.execute("SELECT * FROM enc ORDER BY enc_id").df()
+    assert cap_blocks(con, "enc", cap=None).oversized_values == {}
+    pd.testing.assert_frame_equal(con.execute("SELECT * FROM enc ORDER BY enc_id").df(), before)
+    with pytest.raises(ValueError):
+        cap_blocks(con, "enc", cap=1)
