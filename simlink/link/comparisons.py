@@ -22,10 +22,28 @@ from splink.internals.comparison_level_library import ElseLevel
 from splink.internals.dialects import SplinkDialect
 
 
-def _col(name: str, dialect: SplinkDialect) -> ColumnExpression:
-    expression = ColumnExpression(name)
-    expression.sql_dialect = dialect
-    return expression
+class _Names:
+    """The quoted ``_l`` / ``_r`` names of a column in a dialect (what the levels use)."""
+
+    __slots__ = ("name_l", "name_r")
+
+    def __init__(self, name_l: str, name_r: str) -> None:
+        self.name_l, self.name_r = name_l, name_r
+
+
+_NAMES: dict[tuple[str, str], _Names] = {}
+
+
+def _col(name: str, dialect: SplinkDialect) -> _Names:
+    """Column names for SQL; cached, because Splink's ColumnExpression parses with sqlglot on
+    every access and format-2 levels name the same columns hundreds of times."""
+    key = (name, dialect.sql_dialect_str)
+    found = _NAMES.get(key)
+    if found is None:
+        expression = ColumnExpression(name)
+        expression.sql_dialect = dialect
+        found = _NAMES[key] = _Names(expression.name_l, expression.name_r)
+    return found
 
 
 def intersection_sql(field: str, words: int, dialect: SplinkDialect) -> str:
