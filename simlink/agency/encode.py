@@ -443,8 +443,9 @@ def _check_unique_ids(chunks: list[pa.Array], path: Path, column: str) -> None:
                      path=path, row=int(repeats.min()) + 1, column=column)
 
 
-def read_manifest(path: str | Path) -> dict:
-    """The manifest of an encoded file; a clear error if it is not one."""
+def read_manifest(path: str | Path, *, versions: tuple[int, ...] = (FORMAT_VERSION,)) -> dict:
+    """The manifest of an encoded file; a clear error if it is not one, or not of ``versions``
+    (linkage reads format 2 only; the audit also reads format 1 to show it breaks)."""
     path = Path(path)
     if not path.exists():
         raise InputError("encoded file not found", path=path)
@@ -458,6 +459,8 @@ def read_manifest(path: str | Path) -> dict:
     manifest = json.loads(raw)
     if manifest.get("format") != FORMAT_NAME:
         raise InputError("not a simlink encoded file (unknown format in its manifest)", path=path)
+    if manifest.get("format_version") in versions:
+        return manifest
     if manifest.get("format_version") == 1:
         raise InputError("encoded with simlink format 1, whose hardening the linkage unit can undo; "
                          "re-encode the agency's source file with this simlink ('simlink encode') and "

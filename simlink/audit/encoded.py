@@ -122,25 +122,9 @@ def filter_groups(manifest: dict, schema: Schema | None) -> dict[str, list[Filte
 
 def read_manifest_lenient(path: str | Path) -> dict:
     """The manifest of a v1 or v2 encoded file (the audit reads both)."""
-    from simlink.agency.encode import FORMAT_NAME, MANIFEST_KEY
-    from simlink.errors import InputError
+    from simlink.agency.encode import read_manifest
 
-    path = Path(path)
-    if not path.exists():
-        raise InputError("encoded file not found", path=path)
-    try:
-        metadata = pq.ParquetFile(path).metadata.metadata or {}
-    except (pa.ArrowException, OSError):
-        raise InputError("not a readable Parquet file", path=path) from None
-    raw = metadata.get(MANIFEST_KEY)
-    if raw is None:
-        raise InputError("not a simlink encoded file (no manifest); was it made by 'simlink encode'?", path=path)
-    import json
-
-    manifest = json.loads(raw)
-    if manifest.get("format") != FORMAT_NAME or manifest.get("format_version") not in READABLE_FORMAT_VERSIONS:
-        raise InputError("encoded file format version is not supported by this simlink audit", path=path)
-    return manifest
+    return read_manifest(path, versions=tuple(READABLE_FORMAT_VERSIONS))
 
 
 ENCODING_META = ("agency", "record_id", "service", "contact_date")
