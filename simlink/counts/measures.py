@@ -134,6 +134,18 @@ def _combinations(services: list[str]) -> list[tuple[str, int, int]]:
             for k in range(1, len(services) + 1) for c in _subsets(services, k)]
 
 
+# Every month from the first to the last contact (so empty months show as zeros), then the
+# unknown month when some contact has no date: the rows of both monthly tables.
+_MONTH_GRID = f"""bounds AS (SELECT date_trunc('month', min(contact_date)) AS lo,
+                               date_trunc('month', max(contact_date)) AS hi
+                        FROM _contact_p),
+            m AS (SELECT strftime(g.range, '%Y-%m') AS month, 0 AS o
+                  FROM bounds, range(bounds.lo, bounds.hi + INTERVAL 1 MONTH, INTERVAL 1 MONTH) g
+                  WHERE bounds.lo IS NOT NULL
+                  UNION ALL SELECT '{UNKNOWN_MONTH}', 1
+                  WHERE EXISTS (SELECT 1 FROM _contact_p WHERE contact_date IS NULL))"""
+
+
 def _measure_sql(services: list[str], rule: RepeatRule) -> dict[str, str]:
     """One SELECT per published table; each reads only the temp tables above."""
     svc_values = ", ".join(f"({_quote(s)}, {i})" for i, s in enumerate(services))
@@ -193,14 +205,7 @@ def _measure_sql(services: list[str], rule: RepeatRule) -> dict[str, str]:
         # A repeat-contact person in month m: someone with at least one contact dated in m that
         # is the threshold-th (or later) contact of the window ending on that contact's date.
         "monthly": f"""
-            WITH bounds AS (SELECT date_trunc('month', min(contact_date)) AS lo,
-                                   date_trunc('month', max(contact_date)) AS hi
-                            FROM _contact_p),
-            m AS (SELECT strftime(g.range, '%Y-%m') AS month, 0 AS o
-                  FROM bounds, range(bounds.lo, bounds.hi + INTERVAL 1 MONTH, INTERVAL 1 MONTH) g
-                  WHERE bounds.lo IS NOT NULL
-                  UNION ALL SELECT '{UNKNOWN_MONTH}', 1
-                  WHERE EXISTS (SELECT 1 FROM _contact_p WHERE contact_date IS NULL)),
+            WITH {_MONTH_GRID},
             pm AS (SELECT date_trunc('month', contact_date) AS m_date, person_key, count(*) AS n,
                           bool_or(window_contacts >= {rule.threshold}) AS is_repeat
                    FROM _contact_p GROUP BY 1, 2),
@@ -213,14 +218,7 @@ def _measure_sql(services: list[str], rule: RepeatRule) -> dict[str, str]:
             FROM m LEFT JOIN agg USING (month) ORDER BY m.o, m.month""",
         # Contacts per month and service: the per-service trend. Same month rows as monthly.
         "monthly_by_service": f"""
-            WITH bounds AS (SELECT date_trunc('month', min(contact_date)) AS lo,
-                                   date_trunc('month', max(contact_date)) AS hi
-                            FROM _contact_p),
-            m AS (SELECT strftime(g.range, '%Y-%m') AS month, 0 AS o
-                  FROM bounds, range(bounds.lo, bounds.hi + INTERVAL 1 MONTH, INTERVAL 1 MONTH) g
-                  WHERE bounds.lo IS NOT NULL
-                  UNION ALL SELECT '{UNKNOWN_MONTH}', 1
-                  WHERE EXISTS (SELECT 1 FROM _contact_p WHERE contact_date IS NULL)),
+            WITH {_MONTH_GRID},
             ms AS (SELECT coalesce(strftime(date_trunc('month', contact_date), '%Y-%m'),
                                    '{UNKNOWN_MONTH}') AS month, service, count(*) AS n
                    FROM _contact_p GROUP BY 1, 2),
