@@ -73,6 +73,8 @@ def align(classes: np.ndarray, groups: np.ndarray, persons: np.ndarray, referenc
         return guesses
     table = class_table(classes, groups, persons)
     table = table[table.persons >= options.min_persons]
+    if table.empty:
+        return guesses
     use_pop = class_pop is not None and predicted is not None and np.isfinite(options.tolerance)
     named: dict[int, str] = {}
     lists: dict[int, tuple[list[str], np.ndarray, np.ndarray | None]] = {}

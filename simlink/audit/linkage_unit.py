@@ -16,12 +16,15 @@ Each attack puts a name guess on records; :mod:`simlink.audit.verdict` scores th
   encodings would;
 * ``chaining``: records linked into one person tie together that person's filters across
   copies, scopes and files; union-find over (filter class, person) grows name classes that
-  cross salt groups, then aligned.
+  cross salt groups, then aligned;
+* ``token_chain``: blocking keys sharing a name part — (family soundex, birthday) and (family
+  soundex, postcode sector) — chain through equal tokens into one class per code over the
+  whole population, ranked by persons and aligned with the list's codes.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pandas as pd
@@ -36,9 +39,11 @@ from simlink.audit.own_key import encode_list
 from simlink.audit.reference import NAME_FIELDS, Reference
 from simlink.audit.similarity import clusters
 from simlink.audit.structure import components, salt_groups, unbalance
+from simlink.audit.token_chain import chain_guesses, chains, exact_keys
 from simlink.audit.token_split import split_classes, split_keys
 
 DICE_CUTS = (0.6, 0.7, 0.8, 0.9, 0.95)
+CHAIN_MIN_PERSONS = (1, 20, 100)
 MAX_LIST = 3000
 
 
@@ -135,8 +140,21 @@ class Attacker:
                     view.pop, self.year, self.reference, field_name, self.year_groups, pred, tolerance),
                     {**copy, "tolerance": tolerance}))
             out.extend(self._similarity(view, field_name, pred, copy))
-        out.append(self._chaining(views, field_name, predicted))
+        out.extend(self._chaining(views, field_name, predicted))
         out.extend(self._token_split(views[0], field_name, predicted[views[0].group.name]))
+        out.extend(self._token_chain(field_name))
+        return out
+
+    def _token_chain(self, field_name: str) -> list[Guesses]:
+        """Blocking keys that share a name part chain into code classes over the population:
+        ranked by persons, aligned with the list's codes, named by the commonest name of the
+        code in the record's birth year (``token_chain.py``)."""
+        out = []
+        normaliser = self.corpus.schema.field(field_name).normaliser
+        for chain in chains(self.corpus.schema, self.corpus.block_names(), field_name):
+            for _, guesses, detail in chain_guesses(self.corpus, chain, self.persons, self.year, self.reference,
+                                                     normaliser):
+                out.append(Guesses("token_chain", field_name, guesses, detail))
         return out
 
     def _token_split(self, view: FilterView, field_name: str, pred: dict) -> list[Guesses]:
@@ -197,26 +215,40 @@ class Attacker:
                 self.options), {**copy, "dice_cut": cut, "clusters": int(len(np.unique(per_distinct)))}))
         return out
 
-    def _chaining(self, views: list[FilterView], field_name: str, predicted: dict) -> Guesses:
-        """Union-find over (filter class, person): a person's filters in every copy and file
-        join one class; other persons carrying any of those filters join it too."""
-        keys = [np.where(v.eq_class >= 0, v.eq_class + 1, 0) for v in views]
+    def _chaining(self, views: list[FilterView], field_name: str, predicted: dict) -> list[Guesses]:
+        """Union-find over equal filters in every copy and file, joined by the attacker's
+        linked persons and/or by exact-name blocking tokens (equal full-name tokens carry the
+        same name into other scopes); classes grown that way are aligned. Variants: which
+        joins are used, and naming only classes of at least ``CHAIN_MIN_PERSONS`` persons
+        (big classes are the confident ones; the rest fall back to the list's guess)."""
         has = np.zeros(self.corpus.rows, bool)
         for v in views:
             has |= v.eq_class >= 0
-        keys.append(np.where(has & (self.persons >= 0), self.persons + 1, 0))
-        grown = np.where(has, components(self.corpus.rows, keys), -1)
-        # Groups: the class's modal year when it stays within one, else the national list.
-        per_class = _modal_year(grown, self.year)
-        year_of_class = np.full(int(grown.max()) + 2, -1, np.int64)
-        year_of_class[list(per_class)] = list(per_class.values())
-        group = np.where(grown >= 0, year_of_class[grown], -1)
+        filters = [np.where(v.eq_class >= 0, v.eq_class + 1, 0) for v in views]
+        person_key = np.where(has & (self.persons >= 0), self.persons + 1, 0)
+        exact = [self.corpus.tokens(k) for k in exact_keys(self.corpus.schema, self.corpus.block_names(), field_name)]
+        joins = {"persons": [person_key]}
+        if exact:
+            joins.update({"exact_tokens": exact, "persons+exact_tokens": [person_key, *exact]})
         first = views[0]
-        class_pop = _class_values(grown, first.pop)
-        guesses = align(grown, group, self.persons, self.reference, field_name, self.year_groups, class_pop,
-                        predicted[first.group.name], self.options)
-        return Guesses("chaining", field_name, guesses,
-                       {"classes": int(len(np.unique(grown[grown >= 0]))), "copies": len(views)})
+        out = []
+        for join, extra in joins.items():
+            grown = np.where(has, components(self.corpus.rows, filters + extra), -1)
+            # Groups: the class's modal year when it stays within one, else the national list.
+            per_class = _modal_year(grown, self.year)
+            year_of_class = np.full(int(grown.max()) + 2, -1, np.int64)
+            year_of_class[list(per_class)] = list(per_class.values())
+            group = np.where(grown >= 0, year_of_class[grown], -1)
+            class_pop = _class_values(grown, first.pop)
+            sizes = np.bincount(grown[grown >= 0])
+            for min_persons in CHAIN_MIN_PERSONS:
+                options = replace(self.options, min_persons=max(min_persons, self.options.min_persons))
+                guesses = align(grown, group, self.persons, self.reference, field_name, self.year_groups, class_pop,
+                                predicted[first.group.name], options)
+                out.append(Guesses("chaining", field_name, guesses, {
+                    "classes": int(len(np.unique(grown[grown >= 0]))), "copies": len(views), "join": join,
+                    "min_persons": min_persons, "largest_class_records": int(sizes.max()) if len(sizes) else 0}))
+        return out
 
     def run(self) -> list[Guesses]:
         out: list[Guesses] = []
