@@ -21,15 +21,16 @@ CANDIDATES = {
     "_v1_unhardened": ("v1_unhardened", "v1 filters, no hardening"),
     "_v2_bloom_names": ("v2_bloom_names", "v2 scopes, names as Bloom filters (popcount = length)"),
     "_v2_wide": ("v2_wide", "v2 scopes + partial-key scopes (soundex of the other name with birthday / sector)"),
-    "_v2": ("default", "**v2 default**: names as MinHash copies scoped by date of birth and postcode"),
+    "_v2_partial_name_keys": ("v2_partial_name_keys", "v2 as landed in 0.2: MinHash copies + four partial-name "
+                              "blocking keys (they chain: `token_chain`)"),
+    "_default": ("default", "**v2 default**: names as MinHash copies scoped by date of birth and postcode; "
+                 "no two blocking keys share a name part"),
 }
 CELLS = ["given_name|all", "given_name|5+ contacts", "family_name|all", "family_name|5+ contacts"]
 
 
 def privacy(people: int, suffix: str) -> dict | None:
     path = RESULTS / f"linkage_unit_attack_{people}{suffix}.json"
-    if suffix == "_v2" and not path.exists():
-        path = RESULTS / f"linkage_unit_attack_{people}_v2default.json"
     if not path.exists():
         return None
     rows = json.loads(path.read_text())["rows"]

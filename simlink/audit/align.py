@@ -97,10 +97,23 @@ def align(classes: np.ndarray, groups: np.ndarray, persons: np.ndarray, referenc
         width = min(len(names), 4 * len(block_cls) + 100)  # names far below the classes' ranks never win
         expected = np.maximum(share[:width] * count.sum(), 1e-9)
         cost = -(count[:, None] * np.log(expected)[None, :] - expected[None, :])  # Poisson, up to a constant
+        fits = None
         if use_pop:
             fits = np.abs(pred[None, :width] - class_pop[block_cls][:, None]) <= options.tolerance
             cost = np.where(fits, cost, FORBIDDEN)
-        rows, cols = linear_sum_assignment(cost)
+        # Rows that fit every name or none (constant-popcount names, empty filters) keep the
+        # Monge order; any partial fit needs the general solver.
+        free = np.ones(len(block_cls), bool) if fits is None else fits.all(axis=1)
+        if fits is None or (free | ~fits.any(axis=1)).all():
+            by_share = np.argsort(-share[:width], kind="stable")  # the Monge order needs names by share
+            ordered = cost[np.flatnonzero(free)][:, by_share]
+            if ordered.shape[0] <= width:
+                rows, cols = monotone_assignment(ordered)
+            else:  # fewer names than classes: each name picks a class, in the same order
+                cols, rows = monotone_assignment(ordered.T)
+            rows, cols = np.flatnonzero(free)[rows], by_share[cols]
+        else:
+            rows, cols = linear_sum_assignment(cost)
         ok = cost[rows, cols] < FORBIDDEN
         for cls, j in zip(block_cls[rows[ok]].tolist(), cols[ok].tolist()):
             named[int(cls)] = names[j]
@@ -110,6 +123,40 @@ def align(classes: np.ndarray, groups: np.ndarray, persons: np.ndarray, referenc
         guesses[has] = lookup.reindex(classes[has]).to_numpy()
         guesses[pd.isna(guesses)] = None
     return guesses
+
+
+def monotone_assignment(cost: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Minimum-cost assignment of every row to a distinct column when no order crossing helps.
+
+    Rows are classes by persons, descending; columns are names by share, descending; the
+    Poisson cost ``-(c log e - e)`` is Monge in that order (``(c1 - c2)(log e1 - log e2) >= 0``),
+    so an optimal assignment keeps rows and columns in order, and a dynamic programme over
+    prefix minima finds it in O(rows x columns) numpy work instead of the Hungarian method's
+    cubic time (the similarity attack on scoped copies has hundreds of one-person classes
+    per birth year). With popcount constraints the matrix is not Monge: the caller uses
+    ``linear_sum_assignment`` then.
+    """
+    k, m = cost.shape
+    if k == 0:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64)
+    # best[j] = least cost of assigning the rows so far using columns < j + 1, last at <= j
+    took = np.zeros((k, m), dtype=bool)
+    previous = np.zeros(m + 1)  # previous[j] = best of rows so far within the first j columns
+    for i in range(k):
+        reach = np.full(m, np.inf)
+        reach[i:] = previous[i:m] + cost[i, i:]  # row i at column j after rows < i within columns < j
+        best = np.minimum.accumulate(reach)
+        took[i] = reach <= best  # column j is where row i sits in the prefix's optimum
+        previous = np.concatenate([[np.inf], best]) if i + 1 < k else previous
+        last = best
+    cols = np.empty(k, dtype=np.int64)
+    j = int(np.argmin(last))
+    for i in range(k - 1, -1, -1):
+        while not took[i, j]:
+            j -= 1
+        cols[i] = j
+        j -= 1
+    return np.arange(k), cols
 
 
 def popcount_guess(pops: np.ndarray, groups: np.ndarray, reference: Reference, field_name: str,

@@ -43,6 +43,7 @@ def audit_corpus(corpus: Corpus, reference: Reference, truth: Truth | None, *, p
     runs = attacker.run()
     verdict.structure = attacker.structure
     subsets = Subsets.of(truth_persons if truth_persons is not None else persons).masks
+    noise_persons = truth_persons if truth_persons is not None else persons
     best: dict[str, dict[str, tuple[float, np.ndarray]]] = {}
     fallback = {f: list_guess(reference, f, year) for f in {run.field for run in runs}}
     for run in runs:
@@ -76,6 +77,7 @@ def audit_corpus(corpus: Corpus, reference: Reference, truth: Truth | None, *, p
                                                               field_name, mask)
             strongest = max(rates, key=rates.get)
             verdict.strongest[field_name][subset] = (strongest, rates[strongest])
+            verdict.noise.setdefault(field_name, {})[subset] = clustered_se(attacks[strongest][1][mask], noise_persons[mask])
     verdict.census["named_in_groups"] = float(named_any[in_groups].mean()) if in_groups.any() else 0.0
     verdict.census["named_in_other_file"] = float(named_any[cross].mean()) if cross.any() else 0.0
     return verdict
@@ -132,3 +134,16 @@ def list_guess(reference: Reference, field_name: str, year: np.ndarray) -> np.nd
     as the alignment does; the national list where the year is unknown)."""
     tops = {int(y): next(iter(group_list(reference, field_name, int(y), 0.5, 50)), None) for y in np.unique(year)}
     return np.array([tops[int(y)] for y in year], dtype=object)
+
+
+def clustered_se(right: np.ndarray, persons: np.ndarray) -> float:
+    """Standard error of a share of records named, with a person's records counted together:
+    one person with 200 contacts named by luck moves the rate as 200 records would, so on a
+    small population the rate's noise is set by how contacts are spread over people."""
+    n = len(right)
+    if n == 0:
+        return 0.0
+    key = np.where(persons >= 0, persons, -1 - np.arange(n))
+    frame = pd.DataFrame({"p": key, "r": right.astype(float)}).groupby("p")["r"].agg(["sum", "size"])
+    rate = right.mean()
+    return float(np.sqrt(((frame["sum"] - rate * frame["size"]) ** 2).sum()) / n)

@@ -21,6 +21,7 @@ BAR_POINTS = 0.01
 MIN_RECORDS = 1000  # below this a rate is noise: the verdict is INCONCLUSIVE
 MIN_SUBSET = 100  # records of frequent contacters needed to judge that subset
 FREQUENT = 5  # contacts that make a frequent contacter
+NOISE_FACTOR = 2.0  # a cell fails when above the bar by more than this many person-clustered SEs
 
 
 @dataclass
@@ -69,6 +70,7 @@ class Verdict:
     rates: dict = field(default_factory=dict)  # field -> subset -> {"records": n, attack: rate, ...}
     baselines: dict = field(default_factory=dict)  # field -> subset -> baselines
     strongest: dict = field(default_factory=dict)  # field -> subset -> (attack, rate)
+    noise: dict = field(default_factory=dict)  # field -> subset -> person-clustered SE of the strongest rate
     census: dict = field(default_factory=dict)
     structure: dict = field(default_factory=dict)
     details: list = field(default_factory=list)
@@ -92,12 +94,22 @@ class Verdict:
         """(field, subset, attack, rate, blind) for the strongest attack of every cell."""
         return [(f, s, a, r, self.blind(f, s)) for f, d in self.strongest.items() for s, (a, r) in d.items()]
 
+    def se(self, field_name: str, subset: str) -> float:
+        return self.noise.get(field_name, {}).get(subset, 0.0)
+
     def failures(self) -> list[tuple[str, str, str, float, float]]:
-        return [j for j in self.judged() if j[3] > j[4] + BAR_POINTS]
+        """Cells above the bar by more than twice their noise: a real failure at any size."""
+        return [j for j in self.judged() if j[3] > j[4] + BAR_POINTS + NOISE_FACTOR * self.se(j[0], j[1])]
+
+    def uncertain(self) -> list[tuple[str, str, str, float, float]]:
+        """Cells above the bar, but within twice their noise: on a small population a few
+        people with many contacts, named by luck, can lift a rate this far."""
+        failed = self.failures()
+        return [j for j in self.judged() if j[3] > j[4] + BAR_POINTS and j not in failed]
 
     @property
     def passes(self) -> bool | None:
-        return None if not self.measured else not self.failures()
+        return None if not self.measured else not self.failures() and not self.uncertain()
 
     def line(self) -> str:
         if self.records < MIN_RECORDS:
@@ -108,14 +120,17 @@ class Verdict:
         f, subset, attack, rate, blind = max(self.judged(), key=lambda j: j[3] - j[4])
         label = f.replace("_name", " names")
         who = "" if subset == "all" else f" of people with {subset}"
-        status = "PASS" if not self.failures() else "FAIL"
+        status = "FAIL" if self.failures() else "INCONCLUSIVE" if self.uncertain() else "PASS"
+        tail = (f"; above the bar only within its noise (±{self.se(f, subset):.1%}): too few people, "
+                "audit more records") if status == "INCONCLUSIVE" else ""
         return (f"audit: {status} — strongest attack ({attack}) names {rate:.1%} of {label}{who} "
-                f"(blind guess {blind:.1%}, bar blind + {BAR_POINTS * 100:.1f} pp)")
+                f"(blind guess {blind:.1%}, bar blind + {BAR_POINTS * 100:.1f} pp){tail}")
 
     def to_dict(self) -> dict:
         return {"verdict": self.line(), "passes": self.passes, "bar_points": BAR_POINTS, "records": self.records,
                 "assume_year": self.assume_year,
-                "judged": [dict(zip(("field", "subset", "attack", "rate", "blind"), j)) for j in self.judged()],
+                "judged": [{**dict(zip(("field", "subset", "attack", "rate", "blind"), j)), "se": self.se(j[0], j[1])}
+                           for j in self.judged()],
                 "files": self.files, "reference": self.reference, "schema": self.schema, "rates": self.rates,
                 "baselines": self.baselines,
                 "strongest": {f: {s: {"attack": a, "rate": r} for s, (a, r) in d.items()}
@@ -131,7 +146,8 @@ class Verdict:
                 base = self.baselines[f][subset]
                 lines.append(f"{f} [{subset}, {rates['records']:,} records]: blind {base['blind']:.2%}, "
                              f"blind by year {base['blind_by_year']:.2%} (mixed with national "
-                             f"{base['blind_mixed']:.2%}), random draw {base['random']:.2%}")
+                             f"{base['blind_mixed']:.2%}), random draw {base['random']:.2%}; noise of the "
+                             f"strongest rate ±{self.se(f, subset):.2%} (person-clustered SE)")
                 attacks = {k: v for k, v in rates.items() if k != "records"}
                 for attack, rate in sorted(attacks.items(), key=lambda kv: -kv[1]):
                     lines.append(f"    {attack:<24} {rate:>7.2%}")

@@ -65,6 +65,16 @@ def schema_check(path: Path | None) -> None:
     loaded = load_schema(path)
     click.echo(f"schema '{loaded.name}' is valid: {len(loaded.fields)} fields, "
                f"{len(loaded.blocking)} blocking keys; fingerprint {loaded.fingerprint}")
+    from simlink.audit.token_chain import chains
+
+    keys = [k.name for k in loaded.blocking]
+    for field in loaded.fields:
+        if field.normaliser != "person_name":
+            continue
+        for chain in {c.derivation: c for c in reversed(chains(loaded, keys, field.name))}.values():
+            click.echo(f"warning: blocking keys {', '.join(chain.keys)} share {field.name}:{chain.derivation}: "
+                       "they chain into classes of that code over the whole population, which the linkage "
+                       "unit can count (docs/threat-model.md, token_chain)", err=True)
 
 
 COMMANDS = [keygen, schema]
