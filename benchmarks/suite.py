@@ -44,7 +44,7 @@ ALL_DATA = ["febrl4", "febrl3", "synth-low", "synth-medium", "synth-high"]
 MODES: dict[str, dict] = {
     "quick": {"quality": {"data": ALL_DATA, "people": 5000, "seed": 7, "cleartext": True},
               "peers": {"data": ALL_DATA, "thresholds": [0.75, 0.8, 0.85, 0.9], "headline": 0.8},
-              "speed": {"contacts": [25_000, 50_000, 100_000], "threads": 2, "memory_limit": "4GB", "cleartext": True},
+              "speed": {"contacts": [30_000, 100_000, 300_000], "threads": 2, "memory_limit": "4GB", "cleartext": True},
               "privacy": {"candidates": ["default", "v1_unhardened", "v2_bloom_names"], "people": 10_000, "keys": 1,
                           "seed": 21, "list_seed": 22},
               "counts": {"events": [100_000, 1_000_000]}},
@@ -57,7 +57,7 @@ MODES: dict[str, dict] = {
              "counts": {"events": [1_000_000, 3_000_000]}},
     "smoke": {"quality": {"data": ["synth-medium"], "people": 300, "seed": 7, "cleartext": True},
               "peers": {"data": ["synth-medium"], "thresholds": [0.8], "headline": 0.8},
-              "speed": {"contacts": [1_000, 2_000], "threads": 1, "memory_limit": "1GB", "cleartext": False},
+              "speed": {"contacts": [2_000], "threads": 1, "memory_limit": "1GB", "cleartext": False},
               "privacy": {"candidates": ["default"], "people": 300, "keys": 1, "seed": 21, "list_seed": 22},
               "counts": {"events": [5_000]}},
 }

@@ -106,6 +106,10 @@ def speed_lines(results: dict) -> list[str]:
     if speed["slopes"]:
         lines += ["", "Fitted slopes b of y ~ contacts^b (log-log least squares over these sizes): "
                   + ", ".join(f"{k.replace('_', ' ')} {v:.2f}" for k, v in speed["slopes"].items()) + "."]
+        if max(r["encoded"]["events"] for r in speed["rows"]) < 1_000_000:
+            lines.append("Below a million contacts the fixed cost of training (seconds, whatever the size) is most "
+                         "of the link time, so the time slopes here understate how time grows; the full mode's sizes "
+                         "measure it.")
     return lines
 
 
@@ -120,7 +124,7 @@ def privacy_lines(results: dict) -> list[str]:
              "year. Rate: share of records whose name the attack names right. Blind: guessing the most common "
              "name (national; by birth year); random: a draw from the list. Bar: the better blind guess + 1 point "
              "(benchmarks/linkage_unit_attack.py).", "",
-             "| candidate | key | field [records] | records | strongest attack | rate | blind | blind by year | "
+             "| candidate | key | field [subset] | records | strongest attack | rate | blind | blind by year | "
              "random | bar | verdict |", "|---|---|---|---|---|---|---|---|---|---|---|"]
     for name, cand in priv["candidates"].items():
         for row in cand["rows"]:
@@ -211,7 +215,7 @@ def plots(results: dict, stem: Path) -> list[Path]:
     speed = _ok(results, "speed")
     peers = {p["data"]: p for p in (_ok(results, "peers") or [])}
     if quality or speed:
-        fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+        fig, axes = plt.subplots(1, 2, figsize=(11, 4.6))
         ax = axes[0]
         names = [r["data"] for r in quality]
         series = {"simlink (encoded)": [r["simlink"]["pair_f1"] for r in quality],
@@ -224,7 +228,7 @@ def plots(results: dict, stem: Path) -> list[Path]:
         ax.set_ylim(min([v for s in series.values() for v in s if v] + [0.9]) - 0.05, 1.0)
         ax.set_ylabel("pairwise F1")
         ax.set_title("F1 by data set")
-        ax.legend(fontsize=8, loc="lower left")
+        ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=3)
         ax = axes[1]
         if speed:
             x = [r["encoded"]["events"] for r in speed["rows"]]
@@ -233,6 +237,8 @@ def plots(results: dict, stem: Path) -> list[Path]:
             if all("cleartext" in r for r in speed["rows"]):
                 ax.plot(x, [r["cleartext"]["sweep"]["0.95"]["f1"] for r in speed["rows"]], "^-",
                         label="cleartext pairwise F1")
+            low = min(v for line in ax.get_lines() for v in line.get_ydata())
+            ax.set_ylim(min(low - 0.01, 0.98), 1.0)
             ax.set_xscale("log")
             ax.set_xlabel("contacts (synth, medium errors)")
             ax.legend(fontsize=8)
@@ -241,7 +247,7 @@ def plots(results: dict, stem: Path) -> list[Path]:
         written.append(_save(fig, stem, "f1"))
     priv = _ok(results, "privacy")
     if priv:
-        fig, ax = plt.subplots(figsize=(11, 4))
+        fig, ax = plt.subplots(figsize=(11, 5))
         labels, rate, blind, random = [], [], [], []
         for name, cand in priv["candidates"].items():
             for field, subset in CELLS:
@@ -249,7 +255,7 @@ def plots(results: dict, stem: Path) -> list[Path]:
                 if not cells:
                     continue
                 worst = max(cells, key=lambda c: c["rate"])
-                labels.append(f"{name}\n{field.split('_')[0]} {subset.replace(' contacts', '')}")
+                labels.append(f"{name}: {field.split('_')[0]} {subset.replace(' contacts', '')}")
                 rate.append(worst["rate"] * 100)
                 blind.append(worst["bar_blind"] * 100)
                 random.append(worst["random"] * 100)
@@ -258,7 +264,7 @@ def plots(results: dict, stem: Path) -> list[Path]:
         ax.bar([x + 0.2 for x in xs], blind, 0.4, label="blind guess (better of national, by year)")
         ax.scatter(list(xs), random, color="black", marker="_", s=200, zorder=3, label="random draw")
         ax.scatter(list(xs), [b + 1 for b in blind], color="red", marker="_", s=200, zorder=3, label="bar (blind + 1 pt)")
-        ax.set_xticks(list(xs), labels, fontsize=7)
+        ax.set_xticks(list(xs), labels, fontsize=7, rotation=35, ha="right")
         ax.set_ylabel("% of records named right")
         ax.set_title(f"Linkage unit's attacks by candidate schema ({priv['people']:,} people)")
         ax.legend(fontsize=8)
