@@ -92,7 +92,10 @@ def settings(blocking_columns: list[str]):
 
 
 def run(csv_paths: list[Path], truth_path: Path, *, thresholds=(0.5, 0.8, 0.9, 0.95, 0.99),
-        threads: int | None = None) -> dict:
+        threads: int | None = None, keep: dict | None = None) -> dict:
+    """Link the CSVs in clear and score the persons at each threshold. ``keep``, when given,
+    receives the scored pairs (``scored``) and the events with their record key (``events``),
+    so a caller can cluster and score them further (the suite's B-cubed and headline counts)."""
     from splink import DuckDBAPI, Linker, block_on
 
     logging.getLogger("splink").setLevel(logging.WARNING)
@@ -135,6 +138,8 @@ def run(csv_paths: list[Path], truth_path: Path, *, thresholds=(0.5, 0.8, 0.9, 0
         assigned = linkeval.cluster_at(frame, events, threshold, left="rec_id_l", right="rec_id_r", node="rec_id")
         sweep[str(threshold)] = linkeval.pairwise_quality(assigned, truth)
     con.close()
+    if keep is not None:
+        keep.update(scored=frame, events=events)
     return {"seconds": seconds, "blocked_pairs": blocked_pairs, "distinct_records": len(distinct), "sweep": sweep}
 
 

@@ -21,7 +21,6 @@ import argparse
 import json
 import os
 import platform
-import resource
 import subprocess
 import sys
 import tempfile
@@ -92,7 +91,9 @@ def _child(csv_path: str, out_path: str, chunk_rows: int, schema_name: str, code
     summary = encode_file(csv_path, out_path, secret=b"k" * 32, agency="police", schema=schema,
                           overwrite=True, chunk_rows=chunk_rows)
     cpu = time.process_time() - cpu_started
-    peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    from rss import peak_rss_mb  # this process's own peak, not its parent's (benchmarks/rss.py)
+
+    peak_kib = peak_rss_mb() * 1024
     import simlink
 
     print(json.dumps({"rows": summary.rows, "seconds": summary.seconds, "cpu_seconds": cpu,

@@ -17,7 +17,6 @@ import argparse
 import json
 import math
 import os
-import resource
 import subprocess
 import sys
 import time
@@ -66,7 +65,9 @@ def _child_cleartext(folder: str, threads: int) -> dict:
 def child(kind: str, folder: str, threads: int, memory_limit: str) -> None:
     sys.path.insert(0, str(HERE))
     out = _child_encoded(folder, threads, memory_limit) if kind == "encoded" else _child_cleartext(folder, threads)
-    out["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    from rss import peak_rss_mb  # this process's own peak, not its parent's (benchmarks/rss.py)
+
+    out["peak_rss_mb"] = peak_rss_mb()
     print("RESULT " + json.dumps(out, default=str))
 
 

@@ -1,6 +1,6 @@
 """Time and peak memory of `simlink synth` for 100k and 1M people.
 
-Each size runs in a fresh subprocess so that peak RSS (resource.getrusage ru_maxrss) belongs
+Each size runs in a fresh subprocess so that peak RSS (VmHWM, benchmarks/rss.py) belongs
 to that run alone. Writes benchmarks/results/synth_bench.json.
 
     python benchmarks/synth_bench.py [--sizes 100000 1000000]
@@ -19,13 +19,14 @@ import tempfile
 from pathlib import Path
 
 CHILD = r"""
-import json, resource, sys, time
+import json, sys, time
+from benchmarks.rss import peak_rss_mb
 from simlink.synth import SynthConfig, write_synth
 people, out = int(sys.argv[1]), sys.argv[2]
 started = time.perf_counter()
 summary = write_synth(SynthConfig(people=people, seed=1), out)
 seconds = time.perf_counter() - started
-peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+peak_mb = peak_rss_mb()
 print(json.dumps({"people": people, "records": sum(summary.records.values()), "by_agency": summary.records,
                   "seconds": round(seconds, 1), "peak_rss_mb": round(peak_mb, 0)}))
 """
