@@ -35,7 +35,7 @@ import pyarrow.parquet as pq
 from simlink import __version__, outputs
 from simlink.agency.blocking import derive_array
 from simlink.agency.bloom import FieldEncoder
-from simlink.agency.filters import CopyEncoder
+from simlink.agency.filters import CopyEncoder, FieldTokens
 from simlink.agency.scopes import ScopeTokens
 from simlink.errors import InputError, OutputExistsError, SimlinkError
 from simlink.agency.inputs import iter_batches, read_header
@@ -179,10 +179,11 @@ class Encoder:
         # minhash copies use the batch-PRF encoder.
         self.copies: dict[str, FieldEncoder | CopyEncoder] = {}
         for f in schema.fields:
+            tokens = FieldTokens(f)  # a field's copies tokenise each chunk's values once
             for copy in f.copies:
                 legacy = copy.scope == "" and f.encoding == "bloom"
                 self.copies[copy.prefix] = (FieldEncoder(f, secret, fingerprint) if legacy
-                                            else CopyEncoder(f, copy.scope, secret, fingerprint))
+                                            else CopyEncoder(f, copy.scope, secret, fingerprint, tokens))
         self.blocking = ScopeTokens(schema, secret)
         self._row_wise: set[str] = set()  # fields normalised per row, not per distinct value
         self.arrow_schema = self._arrow_schema()
