@@ -201,6 +201,17 @@ class Encoder:
         columns += [pa.field(block_column(b.name), pa.int64()) for b in self.schema.blocking]
         return pa.schema(columns)
 
+    def parquet_options(self) -> dict:
+        """Writer options: dictionary pages only for the columns that repeat (agency, service,
+        dates, popcounts) and no min/max statistics for filter words. Filter words and tokens are
+        near-unique, so the writer's dictionary attempt on them was wasted work (half the
+        writing time), and their statistics would tell a reader nothing. Same values either way."""
+        words = {c for copy in self.schema.copies for c in words_columns(copy.prefix, copy.words)}
+        blocks = {block_column(b.name) for b in self.schema.blocking}
+        names = self.arrow_schema.names
+        return {"use_dictionary": [c for c in names if c not in words | blocks | {"record_id"}],
+                "write_statistics": [c for c in names if c not in words]}
+
     def input_columns(self, available: list[str]) -> list[str]:
         """Input columns to read: record columns, then each field's column if present."""
         record = self.schema.record
@@ -403,7 +414,7 @@ def encode_file(
     temporary = _temporary_path(output_path)
     writer = None
     try:
-        writer = pq.ParquetWriter(temporary, encoder.arrow_schema, compression="zstd")
+        writer = pq.ParquetWriter(temporary, encoder.arrow_schema, compression="zstd", **encoder.parquet_options())
         for batch in iter_batches(input_path, columns, chunk_rows=chunk_rows):
             encoded = encoder.encode_table(batch.table, path=input_path, first_row=batch.first_row, summary=summary)
             seen_ids.append(encoded.column("record_id").combine_chunks())

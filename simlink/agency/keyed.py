@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 
 import numpy as np
+import pandas as pd
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
 from simlink.agency.tokens import Tokens, token_message
@@ -29,10 +30,16 @@ def token_id(tag: int, code: int | str) -> int:
 
 
 class TokenIds:
-    """Token ids for :class:`Tokens`, cached across chunks (a field has few distinct tokens)."""
+    """Token ids for :class:`Tokens`, cached across chunks (a field has few distinct tokens).
+
+    Numeric tokens are looked up as one int64 key per token in a sorted array of the keys
+    seen so far (``np.searchsorted``); only keys not seen before are hashed, once each.
+    """
 
     def __init__(self) -> None:
         self._ids: dict[tuple[int, int | str], int] = {}
+        self._keys = np.zeros(0, dtype=np.int64)  # sorted numeric keys (tag << 56 ^ code)
+        self._key_ids = np.zeros(0, dtype=np.uint64)
 
     def __call__(self, tokens: Tokens) -> np.ndarray:
         if len(tokens.tag) == 0:
@@ -40,13 +47,31 @@ class TokenIds:
         if tokens.strings:
             keys = [(int(t), tokens.strings[int(c)]) for t, c in zip(tokens.tag.tolist(), tokens.code.tolist())]
             return np.array([self._id(k) for k in keys], dtype=np.uint64)
-        # Numeric tokens: factorise (tag, code) first, hash each distinct one once.
         combined = (tokens.tag.astype(np.int64) << np.int64(56)) ^ tokens.code.astype(np.int64)
-        distinct, inverse = np.unique(combined, return_inverse=True)
-        tags = (distinct >> np.int64(56)).tolist()
-        codes = (distinct ^ (np.asarray(tags, dtype=np.int64) << np.int64(56))).tolist()
+        found = self._lookup(combined)
+        if found is not None:
+            return found
+        new = pd.unique(combined[~self._known(combined)]) if len(self._keys) else pd.unique(combined)
+        tags = (new >> np.int64(56)).tolist()
+        codes = (new ^ (np.asarray(tags, dtype=np.int64) << np.int64(56))).tolist()
         ids = np.array([self._id((t, c)) for t, c in zip(tags, codes)], dtype=np.uint64)
-        return ids[inverse.reshape(-1)]
+        keys = np.concatenate([self._keys, new])
+        order = np.argsort(keys, kind="stable")
+        self._keys, self._key_ids = keys[order], np.concatenate([self._key_ids, ids])[order]
+        return self._key_ids[np.searchsorted(self._keys, combined)]
+
+    def _known(self, combined: np.ndarray) -> np.ndarray:
+        at = np.minimum(np.searchsorted(self._keys, combined), len(self._keys) - 1)
+        return self._keys[at] == combined
+
+    def _lookup(self, combined: np.ndarray) -> np.ndarray | None:
+        """Ids of every key when all were seen before, else None."""
+        if len(self._keys) == 0:
+            return None
+        at = np.minimum(np.searchsorted(self._keys, combined), len(self._keys) - 1)
+        if not (self._keys[at] == combined).all():
+            return None
+        return self._key_ids[at]
 
     def _id(self, key: tuple[int, int | str]) -> int:
         found = self._ids.get(key)
