@@ -132,18 +132,23 @@ class CopyEncoder:
             yield j, self._prf.encrypt(plain[:m], cipher).reshape(m, 16 * blocks)
 
     def _bloom(self, first: np.ndarray, salts: np.ndarray, per_slot: np.ndarray, token: np.ndarray) -> np.ndarray:
-        """k keyed positions per token (16-bit draws mod bits), OR-ed over the pair's tokens."""
+        """k keyed positions per token (16-bit draws mod bits), OR-ed over the pair's tokens.
+
+        Bits are set in a byte matrix (bit p is bit p % 8 of byte p // 8, i.e. little-endian
+        words), one hash at a time so that no byte repeats within one assignment.
+        """
         k, bits = self.spec.hashes, self.spec.bits
-        words = bits // 64
-        acc = np.zeros(len(first) * words, dtype=np.uint64)
-        rows = np.arange(len(first), dtype=np.int64) * words
+        row_bytes = bits // 8
+        acc = np.zeros(len(first) * row_bytes, dtype=np.uint8)
+        rows = np.arange(len(first), dtype=np.int64) * row_bytes
         for _, raw in self._slot_bytes(first, salts, per_slot, token, (k + 7) // 8):
-            positions = raw.view(np.uint16)[:, :k].astype(np.int64) % bits
-            index = rows[: len(raw), None] + (positions >> 6)
-            bit = np.left_shift(np.uint64(1), (positions & 63).astype(np.uint64))
-            for i in range(k):  # one hash at a time: no row repeats within one assignment
+            draws = raw.view(np.uint16)[:, :k]
+            positions = draws & np.uint16(bits - 1) if bits & (bits - 1) == 0 else draws % np.uint16(bits)
+            index = rows[: len(raw), None] + (positions >> np.uint16(3))
+            bit = np.left_shift(np.uint8(1), (positions & np.uint16(7)).astype(np.uint8))
+            for i in range(k):
                 acc[index[:, i]] |= bit[:, i]
-        return acc.reshape(len(first), words).view(np.int64)
+        return acc.view("<u8").reshape(len(first), bits // 64).view(np.int64)
 
     def _minhash(self, first: np.ndarray, salts: np.ndarray, per_slot: np.ndarray, token: np.ndarray) -> np.ndarray:
         """Per segment the minimum byte over the pair's tokens, stored one-hot (its low bits)."""
