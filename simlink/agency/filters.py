@@ -142,12 +142,12 @@ class CopyEncoder:
         acc = np.zeros(len(first) * row_bytes, dtype=np.uint8)
         rows = np.arange(len(first), dtype=np.int64) * row_bytes
         for _, raw in self._slot_bytes(first, salts, per_slot, token, (k + 7) // 8):
-            draws = raw.view(np.uint16)[:, :k]
+            draws = np.ascontiguousarray(raw.view(np.uint16)[:, :k].T)  # (k, pairs): rows are contiguous
             positions = draws & np.uint16(bits - 1) if bits & (bits - 1) == 0 else draws % np.uint16(bits)
-            index = rows[: len(raw), None] + (positions >> np.uint16(3))
+            index = rows[None, : len(raw)] + (positions >> np.uint16(3))
             bit = np.left_shift(np.uint8(1), (positions & np.uint16(7)).astype(np.uint8))
             for i in range(k):
-                acc[index[:, i]] |= bit[:, i]
+                acc[index[i]] |= bit[i]
         return acc.view("<u8").reshape(len(first), bits // 64).view(np.int64)
 
     def _minhash(self, first: np.ndarray, salts: np.ndarray, per_slot: np.ndarray, token: np.ndarray) -> np.ndarray:

@@ -32,13 +32,13 @@ def token_id(tag: int, code: int | str) -> int:
 class TokenIds:
     """Token ids for :class:`Tokens`, cached across chunks (a field has few distinct tokens).
 
-    Numeric tokens are looked up as one int64 key per token in a sorted array of the keys
-    seen so far (``np.searchsorted``); only keys not seen before are hashed, once each.
+    Numeric tokens are looked up as one int64 key per token in a hash index of the keys seen
+    so far (``pd.Index.get_indexer``); only keys not seen before are hashed, once each.
     """
 
     def __init__(self) -> None:
         self._ids: dict[tuple[int, int | str], int] = {}
-        self._keys = np.zeros(0, dtype=np.int64)  # sorted numeric keys (tag << 56 ^ code)
+        self._keys = pd.Index(np.zeros(0, dtype=np.int64))  # numeric keys (tag << 56 ^ code) seen so far
         self._key_ids = np.zeros(0, dtype=np.uint64)
 
     def __call__(self, tokens: Tokens) -> np.ndarray:
@@ -52,29 +52,15 @@ class TokenIds:
             keys = [(int(k[0]), k[1]) if isinstance(k, tuple) else (first_tag, k) for k in distinct]
             return np.array([self._id(k) for k in keys], dtype=np.uint64)[codes]
         combined = (tokens.tag.astype(np.int64) << np.int64(56)) ^ tokens.code.astype(np.int64)
-        found = self._lookup(combined)
-        if found is not None:
-            return found
-        new = pd.unique(combined[~self._known(combined)]) if len(self._keys) else pd.unique(combined)
-        tags = (new >> np.int64(56)).tolist()
-        codes = (new ^ (np.asarray(tags, dtype=np.int64) << np.int64(56))).tolist()
-        ids = np.array([self._id((t, c)) for t, c in zip(tags, codes)], dtype=np.uint64)
-        keys = np.concatenate([self._keys, new])
-        order = np.argsort(keys, kind="stable")
-        self._keys, self._key_ids = keys[order], np.concatenate([self._key_ids, ids])[order]
-        return self._key_ids[np.searchsorted(self._keys, combined)]
-
-    def _known(self, combined: np.ndarray) -> np.ndarray:
-        at = np.minimum(np.searchsorted(self._keys, combined), len(self._keys) - 1)
-        return self._keys[at] == combined
-
-    def _lookup(self, combined: np.ndarray) -> np.ndarray | None:
-        """Ids of every key when all were seen before, else None."""
-        if len(self._keys) == 0:
-            return None
-        at = np.minimum(np.searchsorted(self._keys, combined), len(self._keys) - 1)
-        if not (self._keys[at] == combined).all():
-            return None
+        at = self._keys.get_indexer(combined)
+        if (at < 0).any():  # hash the keys not seen before, once each
+            new = pd.unique(combined[at < 0])
+            tags = (new >> np.int64(56)).tolist()
+            codes = (new ^ (np.asarray(tags, dtype=np.int64) << np.int64(56))).tolist()
+            ids = np.array([self._id((t, c)) for t, c in zip(tags, codes)], dtype=np.uint64)
+            self._keys = self._keys.append(pd.Index(new))
+            self._key_ids = np.concatenate([self._key_ids, ids])
+            at = self._keys.get_indexer(combined)
         return self._key_ids[at]
 
     def _id(self, key: tuple[int, int | str]) -> int:
