@@ -250,10 +250,10 @@ class Encoder:
             counts = summary.fields.setdefault(spec.name, FieldCounts()) if summary else FieldCounts()
             rows[spec.name] = self._normalise_field(table, spec, counts, path, first_row)
             any_missing |= rows[spec.name].value_codes < 0
-        tokens: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+        tokens: dict[str, tuple[np.ndarray, np.ndarray]] = {}  # key -> (row codes, distinct tokens)
         for key in self.schema.blocking:
-            tokens[key.name] = self.blocking.tokens(key, rows)
-            out[block_column(key.name)] = pa.array(tokens[key.name][0], pa.int64(), mask=tokens[key.name][1])
+            codes, distinct = tokens[key.name] = self.blocking.coded_tokens(key, rows)
+            out[block_column(key.name)] = pa.array(np.append(distinct, np.int64(0))[codes], pa.int64(), mask=codes < 0)
         for spec in self.schema.fields:
             for copy in spec.copies:
                 self._encode_copy(spec, copy, rows, tokens, out)
@@ -312,22 +312,17 @@ class Encoder:
         field_rows = rows[spec.name]
         encoder = self.copies[copy.prefix]
         if isinstance(encoder, CopyEncoder):
-            if copy.scope:
-                salt, absent = tokens[copy.scope]
-            else:
-                salt, absent = np.zeros(len(field_rows.value_codes), np.int64), np.zeros(len(field_rows.value_codes), bool)
-            present = (field_rows.value_codes >= 0) & ~absent
-            # Distinct (value, scope token) pairs by hashing, not sorting (np.unique over rows
-            # was a third of the encoding time): salt codes first, then one int64 per pair.
-            salt_codes, salt_values = pd.factorize(salt[present])
-            values = field_rows.value_codes[present]
-            pair_codes, pairs = pd.factorize(values * max(len(salt_values), 1) + salt_codes)
-            codes = np.full(len(present), -1, dtype=np.int64)
+            n = len(field_rows.value_codes)
+            salt_codes, salts = tokens[copy.scope] if copy.scope else (np.zeros(n, np.int64), np.zeros(1, np.int64))
+            present = (field_rows.value_codes >= 0) & (salt_codes >= 0)
+            # Distinct (value, scope token) pairs: one int64 per row from the two codes, factorised
+            # by hashing (np.unique over rows was a third of the encoding time).
+            radix = max(len(salts), 1)
+            pair_codes, pairs = pd.factorize(field_rows.value_codes[present] * radix + salt_codes[present])
+            codes = np.full(n, -1, dtype=np.int64)
             codes[present] = pair_codes
-            pair_value = pairs // max(len(salt_values), 1)
-            pair_salt = np.asarray(salt_values, dtype=np.int64)[pairs % max(len(salt_values), 1)] if len(pairs) \
-                else np.zeros(0, np.int64)
-            words, pops = encoder.encode_pairs(field_rows.values, pair_value, pair_salt.view(np.uint64))
+            pair_salt = salts[pairs % radix] if len(pairs) else np.zeros(0, np.int64)
+            words, pops = encoder.encode_pairs(field_rows.values, pairs // radix, pair_salt.view(np.uint64))
         elif spec.hardening.salt_derivation:
             salt_field, derivation = spec.hardening.salt_derivation.split(":")
             codes, pair_value, pair_salt, salt_names = _salted_pairs(

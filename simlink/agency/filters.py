@@ -28,7 +28,7 @@ from simlink.agency.keys import derive_key
 from simlink.agency.tokens import tokenise
 from simlink.schema import FieldSpec
 
-_CHUNK_PAIRS = 1 << 16  # pairs encoded per step: the AES buffers stay a few MB (cache-sized)
+_CHUNK_PAIRS = 1 << 14  # pairs encoded per step: the AES buffers stay about 1 MB (in cache)
 _TOKEN_SHIFT = np.uint64(56)  # block number position in the second 64-bit half of a block
 
 

@@ -57,33 +57,36 @@ class ScopeTokens:
         return value_part[codes], strings
 
     def tokens(self, key: BlockingKey, rows: dict) -> tuple[np.ndarray, np.ndarray]:
-        """(token int64, missing bool) per row; ``rows`` maps field name -> its _FieldRows.
+        """(token int64, missing bool) per row; ``rows`` maps field name -> its _FieldRows."""
+        row_codes, hashes = self.coded_tokens(key, rows)
+        return np.append(hashes, np.int64(0))[row_codes], row_codes < 0  # -1 picks the trailing 0
+
+    def coded_tokens(self, key: BlockingKey, rows: dict) -> tuple[np.ndarray, np.ndarray]:
+        """Per row a code into the key's distinct tokens (-1 when a part is missing), and those
+        tokens (int64). Codes let the scoped copies group rows without hashing tokens again.
 
         Rows are grouped by their parts' codes (integers), and each distinct combination's
         parts are joined and hashed once: the same tokens as hashing every row's joined text.
         """
         coded = [self._part(p, rows[p.split(":")[0]].values, rows[p.split(":")[0]].value_codes) for p in key.parts]
+        if len(coded) == 1:
+            row_codes, strings = coded[0]
+            return row_codes, self._hash(key, strings)
         missing = np.zeros(len(coded[0][0]), dtype=bool)
         for part_codes, _ in coded:
             missing |= part_codes < 0
-        if len(coded) == 1:
-            row_codes, strings = coded[0][0], coded[0][1]
-            hashes = self._hash(key, strings)
-        else:
-            combined = np.zeros(int((~missing).sum()), dtype=np.int64)
-            for part_codes, strings in coded:  # mixed radix, re-factorised per part: stays < rows
-                combined, _ = pd.factorize(combined * max(len(strings), 1) + part_codes[~missing])
-            n_distinct = int(combined.max()) + 1 if len(combined) else 0
-            first = np.empty(n_distinct, dtype=np.int64)
-            first[combined[::-1]] = np.arange(len(combined) - 1, -1, -1, dtype=np.int64)  # a row per combination
-            parts = [pc.take(strings, pa.array(part_codes[~missing][first])) for part_codes, strings in coded]
-            if key.unordered:
-                parts = self._sorted_within_kind(key, parts)
-            hashes = self._hash(key, pc.binary_join_element_wise(*parts, _SEPARATOR))
-            row_codes = np.full(len(missing), -1, dtype=np.int64)
-            row_codes[~missing] = combined
-        tokens = np.append(hashes, np.int64(0))[row_codes]  # -1 picks the trailing 0: missing
-        return tokens, missing
+        combined = np.zeros(int((~missing).sum()), dtype=np.int64)
+        for part_codes, strings in coded:  # mixed radix, re-factorised per part: stays < rows
+            combined, _ = pd.factorize(combined * max(len(strings), 1) + part_codes[~missing])
+        n_distinct = int(combined.max()) + 1 if len(combined) else 0
+        first = np.empty(n_distinct, dtype=np.int64)
+        first[combined[::-1]] = np.arange(len(combined) - 1, -1, -1, dtype=np.int64)  # a row per combination
+        parts = [pc.take(strings, pa.array(part_codes[~missing][first])) for part_codes, strings in coded]
+        if key.unordered:
+            parts = self._sorted_within_kind(key, parts)
+        row_codes = np.full(len(missing), -1, dtype=np.int64)
+        row_codes[~missing] = combined
+        return row_codes, self._hash(key, pc.binary_join_element_wise(*parts, _SEPARATOR))
 
     def _hash(self, key: BlockingKey, joined: pa.Array) -> np.ndarray:
         """Keyed 63-bit token (low bit set) of each text: AES of its 64-bit digest."""
