@@ -227,7 +227,7 @@ class Encoder:
         n = table.num_rows
         record = self.schema.record
         out: dict[str, pa.Array | np.ndarray] = {}
-        out["agency"] = pa.array(np.full(n, self.agency, dtype=object), pa.string())
+        out["agency"] = pa.repeat(pa.scalar(self.agency, pa.string()), n)
         record_ids = pc.utf8_trim_whitespace(table.column(record.record_id).combine_chunks())
         self._require_present(record_ids, path, first_row, record.record_id, "record_id is empty")
         out["record_id"] = record_ids
