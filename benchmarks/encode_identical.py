@@ -42,10 +42,23 @@ def schema_variants() -> dict[str, dict]:
 
     default = load_schema().to_dict()
     plain = copy.deepcopy(default)
-    for f in plain["fields"]:
+    for f in plain["fields"]:  # every field one unscoped copy (MinHash names without a scope)
         f["hardening"] = {}
+        f["salt_by"] = []
+    shapes = copy.deepcopy(default)  # the scoped encoder's other filter shapes
+    for f in shapes["fields"]:
+        if f["name"] == "given_name":  # 4-bit segments: several per byte
+            f.update(bits=512, segments=128)
+        elif f["name"] == "family_name":  # 32-bit segments, 2 AES blocks per token
+            f.update(bits=1024, segments=32)
+        elif f["name"] == "date_of_birth":  # bits not a power of two; 9 draws = 2 AES blocks
+            f.update(bits=320, hashes=9)
+        elif f["name"] == "postcode":
+            f.update(bits=192, hashes=3)
     exotic = copy.deepcopy(default)
     for f in exotic["fields"]:
+        if f["name"] in ("given_name", "family_name", "postcode"):  # format-1 style: unscoped bloom
+            f.update(encoding="bloom", segments=0, salt_by=[], hashes=f["hashes"] if f["name"] == "postcode" else 10)
         if f["name"] == "given_name":
             f["hardening"] = {"blip_epsilon": 3.0, "xor_fold": True, "permute": True,
                               "salt_derivation": "date_of_birth:year"}
@@ -63,7 +76,7 @@ def schema_variants() -> dict[str, dict]:
     exotic["blocking"] += [{"name": f"x_{f}_{d}", "parts": [f"{f}:{d}", "date_of_birth:month_day"]} for f, d in extra]
     exotic["blocking"].append({"name": "x_unordered", "parts": ["given_name:nysiis", "family_name:nysiis"],
                                "unordered": True})
-    return {"default": default, "unhardened": plain, "exotic": exotic}
+    return {"default": default, "unhardened": plain, "shapes": shapes, "exotic": exotic}
 
 
 EDGE_NAMES = ["Łukasz", "Ørsted", "Σοφία", "李小龍", "Ng", "O", "Mc Donald", "Jean-Luc Picard", "ÆTHELRED",

@@ -82,7 +82,8 @@ def _slots(counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Pairs ordered by token count, most first, and per slot j the number of pairs with a
     j-th token: slot j's pairs are then a prefix of that order, so the j-th tokens of all
     pairs are hashed in one call and folded into the result with contiguous slices."""
-    order = np.argsort(-counts.astype(np.int32), kind="stable")
+    small = np.int16 if len(counts) == 0 or counts.max() < 1 << 15 else np.int32  # 16-bit keys: radix sort
+    order = np.argsort(-counts.astype(small), kind="stable")
     ordered = counts[order]
     live = int(np.count_nonzero(ordered))
     if live == 0:
