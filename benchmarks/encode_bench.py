@@ -12,7 +12,7 @@ and the load average around the run. Schemas: ``default`` (the hardened default)
 ``unhardened`` (every field one unsalted copy) and ``v1_default`` (the format-1 default).
 With ``--ref main`` the simlink of that commit is timed too, alternating with this checkout
 so that both see the same load. Writes benchmarks/results/encode_bench.json (best run per
-schema by CPU time).
+schema by CPU time; ``--out`` names another file).
 """
 
 from __future__ import annotations
@@ -123,10 +123,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--chunk-rows", type=int, default=200_000)
-    parser.add_argument("--schemas", default="default,unhardened", help="comma-separated: default, unhardened")
+    parser.add_argument("--schemas", default="default,unhardened",
+                        help="comma-separated: default, unhardened, v1_default")
     parser.add_argument("--repeat", type=int, default=1, help="runs per schema (the best by CPU time is kept)")
     parser.add_argument("--ref", help="also time the simlink of this git commit (e.g. main), alternating "
                                            "with this checkout, so both see the same machine load")
+    parser.add_argument("--out", default="encode_bench.json", help="result file name in benchmarks/results/")
     parser.add_argument("--child", nargs=2, help=argparse.SUPPRESS)
     parser.add_argument("--code-root", default=str(ROOT), help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -166,7 +168,7 @@ def main() -> None:
                     results["reference"][f"{name} @ {side}"] = best
                 _print(f"{name} @ {side}", best)
     RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "encode_bench.json").write_text(json.dumps(results, indent=2) + "\n")
+    (RESULTS / args.out).write_text(json.dumps(results, indent=2) + "\n")
 
 
 def _print(label: str, best: dict) -> None:
