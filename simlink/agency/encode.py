@@ -48,6 +48,7 @@ FORMAT_NAME = "simlink-encoded"
 FORMAT_VERSION = 2
 AGENCY_PATTERN = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
 _ROW_WISE_RATIO = 0.9  # a field whose chunk was this distinct is normalised per row in later chunks
+_DICTIONARY_SHARE = 0.25  # columns at most this distinct in the first chunk get Parquet dictionary pages
 
 
 def words_columns(field_name: str, words: int) -> list[str]:
@@ -186,6 +187,7 @@ class Encoder:
                                             else CopyEncoder(f, copy.scope, secret, fingerprint, tokens))
         self.blocking = ScopeTokens(schema, secret)
         self._row_wise: set[str] = set()  # fields normalised per row, not per distinct value
+        self._distinct_share: dict[str, float] = {}  # copy or token column -> distinct/rows, first chunk
         self.arrow_schema = self._arrow_schema()
 
     def _arrow_schema(self) -> pa.Schema:
@@ -202,14 +204,20 @@ class Encoder:
         return pa.schema(columns)
 
     def parquet_options(self) -> dict:
-        """Writer options: dictionary pages only for the columns that repeat (agency, service,
-        dates, popcounts) and no min/max statistics for filter words. Filter words and tokens are
-        near-unique, so the writer's dictionary attempt on them was wasted work (half the
-        writing time), and their statistics would tell a reader nothing. Same values either way."""
+        """Writer options, from the first chunk: dictionary pages only for columns that repeat
+        (agency, service, dates, popcounts, and the filters and tokens that were at most
+        _DICTIONARY_SHARE distinct, e.g. sex or an unscoped name), and no min/max statistics for
+        filter words. On near-unique columns (scoped filters, most tokens) the writer's
+        dictionary attempt was wasted work, half the writing time, and statistics would tell a
+        reader nothing. The values written are the same either way."""
         words = {c for copy in self.schema.copies for c in words_columns(copy.prefix, copy.words)}
-        blocks = {block_column(b.name) for b in self.schema.blocking}
+        repeating = {c for copy in self.schema.copies if self._distinct_share.get(copy.prefix, 1.0) <= _DICTIONARY_SHARE
+                     for c in words_columns(copy.prefix, copy.words)}
+        repeating |= {block_column(b.name) for b in self.schema.blocking
+                      if self._distinct_share.get(block_column(b.name), 1.0) <= _DICTIONARY_SHARE}
+        unique = words | {block_column(b.name) for b in self.schema.blocking} | {"record_id"}
         names = self.arrow_schema.names
-        return {"use_dictionary": [c for c in names if c not in words | blocks | {"record_id"}],
+        return {"use_dictionary": [c for c in names if c not in unique or c in repeating],
                 "write_statistics": [c for c in names if c not in words]}
 
     def input_columns(self, available: list[str]) -> list[str]:
@@ -253,6 +261,7 @@ class Encoder:
         tokens: dict[str, tuple[np.ndarray, np.ndarray]] = {}  # key -> (row codes, distinct tokens)
         for key in self.schema.blocking:
             codes, distinct = tokens[key.name] = self.blocking.coded_tokens(key, rows)
+            self._distinct_share.setdefault(block_column(key.name), len(distinct) / max(n, 1))
             out[block_column(key.name)] = pa.array(np.append(distinct, np.int64(0))[codes], pa.int64(), mask=codes < 0)
         for spec in self.schema.fields:
             for copy in spec.copies:
@@ -331,6 +340,7 @@ class Encoder:
         else:
             codes = field_rows.value_codes
             words, pops = encoder.encode_pairs(field_rows.values, np.arange(len(field_rows.values), dtype=np.int64))
+        self._distinct_share.setdefault(copy.prefix, len(words) / max(len(codes), 1))
         # One contiguous column per word (row -1 = the empty filter), so Arrow takes it as is.
         columns = np.zeros((copy.words, len(words) + 1), dtype=np.int64)
         columns[:, :-1] = words.T
@@ -409,10 +419,12 @@ def encode_file(
     temporary = _temporary_path(output_path)
     writer = None
     try:
-        writer = pq.ParquetWriter(temporary, encoder.arrow_schema, compression="zstd", **encoder.parquet_options())
         for batch in iter_batches(input_path, columns, chunk_rows=chunk_rows):
             encoded = encoder.encode_table(batch.table, path=input_path, first_row=batch.first_row, summary=summary)
             seen_ids.append(encoded.column("record_id").combine_chunks())
+            if writer is None:  # opened after the first chunk, whose shape sets the page encodings
+                writer = pq.ParquetWriter(temporary, encoder.arrow_schema, compression="zstd",
+                                          **encoder.parquet_options())
             writer.write_table(encoded)
             if progress is not None:
                 progress(batch.table.num_rows)
