@@ -3,7 +3,8 @@
 Speed work (Arrow-buffer tokenising, vectorised blocking derivations, the (salt, token) word
 cache) must not change one output bit: files encoded by different simlink versions are linked
 together. The golden digests below were computed by the encoder before that work (main at
-commit 9fda6fb); benchmarks/encode_identical.py makes the same check on whole files and more data.
+commit 9fda6fb); benchmarks/encode_identical.py makes the same check on the values of whole files
+and more data.
 """
 
 from __future__ import annotations
@@ -285,3 +286,19 @@ def test_scoped_copies_equal_their_per_pair_definition(shape: dict, monkeypatch)
     assert (words == expected).all()
     assert (pops == np.bitwise_count(expected.view(np.uint64)).sum(axis=1)).all()
     assert (pops == 0).any() == any(v == "" for v in np.array(values, dtype=object)[pair_value])
+
+
+def test_token_ids_equal_the_per_token_digest_across_calls() -> None:
+    """The id cache (hash index for numeric keys, per-text hashing for strings) is a shortcut
+    for ``token_id`` of each token, whatever was seen before and whatever the tags."""
+    from simlink.agency.keyed import TokenIds, token_id
+    from simlink.agency.tokens import Tokens
+
+    ids = TokenIds()
+    numeric = [Tokens(np.arange(4), np.array([1, 1, 10, 11]), np.array([5, 2**41 + 7, 1986, 3])),
+               Tokens(np.arange(3), np.array([1, 12, 1]), np.array([5, 3, 99]))]  # partly seen before
+    for tokens in numeric:
+        expected = [token_id(int(t), int(c)) for t, c in zip(tokens.tag, tokens.code)]
+        assert ids(tokens).tolist() == expected
+    texts = Tokens(np.arange(4), np.array([4, 4, 3, 4]), np.array([0, 1, 2, 0]), ("AB", "CD", "AB"))
+    assert ids(texts).tolist() == [token_id(4, "AB"), token_id(4, "CD"), token_id(3, "AB"), token_id(4, "AB")]

@@ -46,10 +46,12 @@ class TokenIds:
             return np.zeros(0, dtype=np.uint64)
         if tokens.strings:  # e.g. phonetic codes: hash each distinct (tag, text) once
             texts = np.asarray(tokens.strings, dtype=object)[tokens.code]
-            codes, distinct = pd.factorize(pd.MultiIndex.from_arrays([tokens.tag, texts]) if tokens.tag.min() != tokens.tag.max()
-                                           else pd.Index(texts, dtype=object))
-            first_tag = int(tokens.tag[0])
-            keys = [(int(k[0]), k[1]) if isinstance(k, tuple) else (first_tag, k) for k in distinct]
+            if tokens.tag.min() == tokens.tag.max():
+                codes, distinct = pd.factorize(pd.Index(texts, dtype=object))
+                keys = [(int(tokens.tag[0]), text) for text in distinct]
+            else:
+                codes, distinct = pd.factorize(pd.MultiIndex.from_arrays([tokens.tag, texts]))
+                keys = [(int(tag), text) for tag, text in distinct]
             return np.array([self._id(k) for k in keys], dtype=np.uint64)[codes]
         combined = (tokens.tag.astype(np.int64) << np.int64(56)) ^ tokens.code.astype(np.int64)
         at = self._keys.get_indexer(combined)
