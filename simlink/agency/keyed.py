@@ -1,10 +1,10 @@
-"""Keyed pseudo-random functions for format 2, evaluated for millions of inputs per call.
+"""Keyed pseudo-random functions for format 2, evaluated for thousands of inputs per call.
 
 Format 2 salts name filters with values that are nearly unique per person (a full date of
 birth, a full postcode), so caching a token's hash across records no longer helps: every
 (salt, token) pair is new. HMAC per pair in Python would cost ~1.5 µs; AES-256 in ECB mode
 over a batch of 128-bit blocks is a pseudo-random permutation keyed by the secret and runs
-at hundreds of MB/s through ``cryptography`` (AES-NI). A block is ``salt (64 bits) ||
+at several GB/s through ``cryptography`` (AES-NI) when it encrypts into an existing buffer. A block is ``salt (64 bits) ||
 token id (56 bits) || block number (8 bits)``, so a pair can draw as many pseudo-random
 bytes as its encoding needs. Token ids are public 56-bit digests of the token; all secrecy
 sits in the AES key (HKDF from the shared secret, one per filter copy).
