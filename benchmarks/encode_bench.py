@@ -12,7 +12,7 @@ and the load average around the run. Schemas: ``default`` (the hardened default)
 ``unhardened`` (every field one unsalted copy) and ``v1_default`` (the format-1 default).
 With ``--ref main`` the simlink of that commit is timed too, alternating with this checkout
 so that both see the same load. Writes benchmarks/results/encode_bench.json (best run per
-schema by CPU time).
+schema by CPU time; ``--out`` names another file).
 """
 
 from __future__ import annotations
@@ -81,6 +81,19 @@ def _schema(name: str):
     return schema
 
 
+def _peak_kib() -> float:
+    """This process's peak resident memory in KiB. ``ru_maxrss`` survives ``exec``, so in a
+    child started by the (large) parent it reports at least the parent's size at fork time;
+    VmHWM in /proc belongs to the new address space only."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return float(line.split()[1])
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+
+
 def _child(csv_path: str, out_path: str, chunk_rows: int, schema_name: str, code_root: str) -> None:
     os.sched_setaffinity(0, {sorted(os.sched_getaffinity(0))[0]})  # one core, honestly
     sys.path.insert(0, code_root)  # measure this checkout's simlink (or --ref's), not the installed one
@@ -91,9 +104,7 @@ def _child(csv_path: str, out_path: str, chunk_rows: int, schema_name: str, code
     summary = encode_file(csv_path, out_path, secret=b"k" * 32, agency="police", schema=schema,
                           overwrite=True, chunk_rows=chunk_rows)
     cpu = time.process_time() - cpu_started
-    from rss import peak_rss_mb  # this process's own peak, not its parent's (benchmarks/rss.py)
-
-    peak_kib = peak_rss_mb() * 1024
+    peak_kib = _peak_kib()
     import simlink
 
     print(json.dumps({"rows": summary.rows, "seconds": summary.seconds, "cpu_seconds": cpu,
@@ -124,10 +135,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--chunk-rows", type=int, default=200_000)
-    parser.add_argument("--schemas", default="default,unhardened", help="comma-separated: default, unhardened")
+    parser.add_argument("--schemas", default="default,unhardened",
+                        help="comma-separated: default, unhardened, v1_default")
     parser.add_argument("--repeat", type=int, default=1, help="runs per schema (the best by CPU time is kept)")
     parser.add_argument("--ref", help="also time the simlink of this git commit (e.g. main), alternating "
                                            "with this checkout, so both see the same machine load")
+    parser.add_argument("--out", default="encode_bench.json", help="result file name in benchmarks/results/")
     parser.add_argument("--child", nargs=2, help=argparse.SUPPRESS)
     parser.add_argument("--code-root", default=str(ROOT), help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -167,7 +180,7 @@ def main() -> None:
                     results["reference"][f"{name} @ {side}"] = best
                 _print(f"{name} @ {side}", best)
     RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "encode_bench.json").write_text(json.dumps(results, indent=2) + "\n")
+    (RESULTS / args.out).write_text(json.dumps(results, indent=2) + "\n")
 
 
 def _print(label: str, best: dict) -> None:

@@ -3,7 +3,8 @@
 Speed work (Arrow-buffer tokenising, vectorised blocking derivations, the (salt, token) word
 cache) must not change one output bit: files encoded by different simlink versions are linked
 together. The golden digests below were computed by the encoder before that work (main at
-commit 9fda6fb); benchmarks/encode_identical.py makes the same check on whole files and more data.
+commit 9fda6fb); benchmarks/encode_identical.py makes the same check on the values of whole files
+and more data.
 """
 
 from __future__ import annotations
@@ -226,3 +227,78 @@ def test_normaliser_shortcuts_agree_with_the_general_path(normaliser: str, value
         alone = normalise(pa.array([value]))
         assert alone.values.to_pylist() == [batch.values[i].as_py()], value
         assert bool(alone.invalid[0]) == bool(batch.invalid[i]), value
+
+
+def _plain_copy_words(encoder, values: list[str], pair_value: np.ndarray, pair_salt: np.ndarray) -> np.ndarray:
+    """The scoped copy's definition, one pair at a time: AES bytes of each (salt, token), then
+    per segment the minimum byte (MinHash, one-hot at its low bits) or k 16-bit draws mod bits
+    (Bloom, OR-ed)."""
+    from simlink.agency.filters import _value_tokens
+    from simlink.agency.keyed import TokenIds
+
+    spec = encoder.spec
+    offsets, token = _value_tokens(pa.array(values), spec, TokenIds())
+    out = np.zeros((len(pair_value), spec.bits), dtype=bool)
+    for i, (value, salt) in enumerate(zip(pair_value.tolist(), pair_salt.tolist())):
+        tokens = token[offsets[value]:offsets[value + 1]]
+        if len(tokens) == 0:
+            continue
+        salts = np.full(len(tokens), salt, dtype=np.uint64)
+        if spec.encoding == "minhash":
+            width = spec.bits // spec.segments
+            raw = encoder._prf(salts, tokens, blocks=(spec.segments + 15) // 16)[:, :spec.segments]
+            low = raw.min(axis=0) & (width - 1)
+            out[i, np.arange(spec.segments) * width + low] = True
+        else:
+            raw = encoder._prf(salts, tokens, blocks=(spec.hashes + 7) // 8).view(np.uint16)[:, :spec.hashes]
+            out[i, raw.astype(np.int64).reshape(-1) % spec.bits] = True
+    return np.packbits(out, axis=1, bitorder="little").view("<i8").reshape(len(pair_value), -1)
+
+
+@pytest.mark.parametrize("shape", [
+    {"encoding": "minhash", "bits": 512, "segments": 64},   # the default: a byte per segment
+    {"encoding": "minhash", "bits": 512, "segments": 128},  # 4-bit segments, two per byte
+    {"encoding": "minhash", "bits": 1024, "segments": 32},  # 32-bit segments, 2 AES blocks
+    {"encoding": "minhash", "bits": 128, "segments": 64},   # 2-bit segments
+    {"encoding": "bloom", "bits": 256, "hashes": 5},
+    {"encoding": "bloom", "bits": 320, "hashes": 9},        # not a power of two; 2 AES blocks
+])
+def test_scoped_copies_equal_their_per_pair_definition(shape: dict, monkeypatch) -> None:
+    """The slot-ordered folds (pairs sorted by token count, j-th tokens hashed together, pairs
+    in steps) give each pair exactly its own definition, including pairs without tokens."""
+    import simlink.agency.filters
+    from simlink.agency.filters import CopyEncoder
+
+    monkeypatch.setattr(simlink.agency.filters, "_CHUNK_PAIRS", 7)  # many steps, ragged ends
+    doc = load_schema().to_dict()
+    field = next(f for f in doc["fields"] if f["name"] == "given_name")
+    field.update({"segments": 0, "hashes": 5, **shape})
+    schema = schema_from_dict(doc)
+    spec = schema.field("given_name")
+    encoder = CopyEncoder(spec, "dob", bytes(range(32)), schema.fingerprint)
+    values = [v for v in dict.fromkeys(NORMALISERS["person_name"](pa.array(NAMES)).values.to_pylist()) if v is not None]
+    rng = np.random.default_rng(4)
+    pair_value = rng.integers(0, len(values), 40)
+    pair_salt = rng.integers(0, 2**63, 40).astype(np.uint64)
+    pair_salt[::5] = pair_salt[0]  # repeated salts
+    words, pops = encoder.encode_pairs(pa.array(values), pair_value, pair_salt)
+    expected = _plain_copy_words(encoder, values, pair_value, pair_salt)
+    assert (words == expected).all()
+    assert (pops == np.bitwise_count(expected.view(np.uint64)).sum(axis=1)).all()
+    assert (pops == 0).any() == any(v == "" for v in np.array(values, dtype=object)[pair_value])
+
+
+def test_token_ids_equal_the_per_token_digest_across_calls() -> None:
+    """The id cache (hash index for numeric keys, per-text hashing for strings) is a shortcut
+    for ``token_id`` of each token, whatever was seen before and whatever the tags."""
+    from simlink.agency.keyed import TokenIds, token_id
+    from simlink.agency.tokens import Tokens
+
+    ids = TokenIds()
+    numeric = [Tokens(np.arange(4), np.array([1, 1, 10, 11]), np.array([5, 2**41 + 7, 1986, 3])),
+               Tokens(np.arange(3), np.array([1, 12, 1]), np.array([5, 3, 99]))]  # partly seen before
+    for tokens in numeric:
+        expected = [token_id(int(t), int(c)) for t, c in zip(tokens.tag, tokens.code)]
+        assert ids(tokens).tolist() == expected
+    texts = Tokens(np.arange(4), np.array([4, 4, 3, 4]), np.array([0, 1, 2, 0]), ("AB", "CD", "AB"))
+    assert ids(texts).tolist() == [token_id(4, "AB"), token_id(4, "CD"), token_id(3, "AB"), token_id(4, "AB")]

@@ -35,7 +35,7 @@ import pyarrow.parquet as pq
 from simlink import __version__, outputs
 from simlink.agency.blocking import derive_array
 from simlink.agency.bloom import FieldEncoder
-from simlink.agency.filters import CopyEncoder
+from simlink.agency.filters import CopyEncoder, FieldTokens
 from simlink.agency.scopes import ScopeTokens
 from simlink.errors import InputError, OutputExistsError, SimlinkError
 from simlink.agency.inputs import iter_batches, read_header
@@ -48,6 +48,7 @@ FORMAT_NAME = "simlink-encoded"
 FORMAT_VERSION = 2
 AGENCY_PATTERN = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
 _ROW_WISE_RATIO = 0.9  # a field whose chunk was this distinct is normalised per row in later chunks
+_DICTIONARY_SHARE = 0.25  # columns at most this distinct in the first chunk get Parquet dictionary pages
 
 
 def words_columns(field_name: str, words: int) -> list[str]:
@@ -179,12 +180,14 @@ class Encoder:
         # minhash copies use the batch-PRF encoder.
         self.copies: dict[str, FieldEncoder | CopyEncoder] = {}
         for f in schema.fields:
+            tokens = FieldTokens(f)  # a field's copies tokenise each chunk's values once
             for copy in f.copies:
                 legacy = copy.scope == "" and f.encoding == "bloom"
                 self.copies[copy.prefix] = (FieldEncoder(f, secret, fingerprint) if legacy
-                                            else CopyEncoder(f, copy.scope, secret, fingerprint))
+                                            else CopyEncoder(f, copy.scope, secret, fingerprint, tokens))
         self.blocking = ScopeTokens(schema, secret)
         self._row_wise: set[str] = set()  # fields normalised per row, not per distinct value
+        self._distinct_share: dict[str, float] = {}  # copy or token column -> distinct/rows, first chunk
         self.arrow_schema = self._arrow_schema()
 
     def _arrow_schema(self) -> pa.Schema:
@@ -199,6 +202,23 @@ class Encoder:
             columns.append(pa.field(pop_column(copy.prefix), pa.int16(), nullable=False))
         columns += [pa.field(block_column(b.name), pa.int64()) for b in self.schema.blocking]
         return pa.schema(columns)
+
+    def parquet_options(self) -> dict:
+        """Writer options, from the first chunk: dictionary pages only for columns that repeat
+        (agency, service, dates, popcounts, and the filters and tokens that were at most
+        _DICTIONARY_SHARE distinct, e.g. sex or an unscoped name), and no min/max statistics for
+        filter words. On near-unique columns (scoped filters, most tokens) the writer's
+        dictionary attempt was wasted work, half the writing time, and statistics would tell a
+        reader nothing. The values written are the same either way."""
+        words = {c for copy in self.schema.copies for c in words_columns(copy.prefix, copy.words)}
+        repeating = {c for copy in self.schema.copies if self._distinct_share.get(copy.prefix, 1.0) <= _DICTIONARY_SHARE
+                     for c in words_columns(copy.prefix, copy.words)}
+        repeating |= {block_column(b.name) for b in self.schema.blocking
+                      if self._distinct_share.get(block_column(b.name), 1.0) <= _DICTIONARY_SHARE}
+        unique = words | {block_column(b.name) for b in self.schema.blocking} | {"record_id"}
+        names = self.arrow_schema.names
+        return {"use_dictionary": [c for c in names if c not in unique or c in repeating],
+                "write_statistics": [c for c in names if c not in words]}
 
     def input_columns(self, available: list[str]) -> list[str]:
         """Input columns to read: record columns, then each field's column if present."""
@@ -215,7 +235,7 @@ class Encoder:
         n = table.num_rows
         record = self.schema.record
         out: dict[str, pa.Array | np.ndarray] = {}
-        out["agency"] = pa.array(np.full(n, self.agency, dtype=object), pa.string())
+        out["agency"] = pa.repeat(pa.scalar(self.agency, pa.string()), n)
         record_ids = pc.utf8_trim_whitespace(table.column(record.record_id).combine_chunks())
         self._require_present(record_ids, path, first_row, record.record_id, "record_id is empty")
         out["record_id"] = record_ids
@@ -238,10 +258,11 @@ class Encoder:
             counts = summary.fields.setdefault(spec.name, FieldCounts()) if summary else FieldCounts()
             rows[spec.name] = self._normalise_field(table, spec, counts, path, first_row)
             any_missing |= rows[spec.name].value_codes < 0
-        tokens: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+        tokens: dict[str, tuple[np.ndarray, np.ndarray]] = {}  # key -> (row codes, distinct tokens)
         for key in self.schema.blocking:
-            tokens[key.name] = self.blocking.tokens(key, rows)
-            out[block_column(key.name)] = pa.array(tokens[key.name][0], pa.int64(), mask=tokens[key.name][1])
+            codes, distinct = tokens[key.name] = self.blocking.coded_tokens(key, rows)
+            self._distinct_share.setdefault(block_column(key.name), len(distinct) / max(n, 1))
+            out[block_column(key.name)] = pa.array(np.append(distinct, np.int64(0))[codes], pa.int64(), mask=codes < 0)
         for spec in self.schema.fields:
             for copy in spec.copies:
                 self._encode_copy(spec, copy, rows, tokens, out)
@@ -300,22 +321,17 @@ class Encoder:
         field_rows = rows[spec.name]
         encoder = self.copies[copy.prefix]
         if isinstance(encoder, CopyEncoder):
-            if copy.scope:
-                salt, absent = tokens[copy.scope]
-            else:
-                salt, absent = np.zeros(len(field_rows.value_codes), np.int64), np.zeros(len(field_rows.value_codes), bool)
-            present = (field_rows.value_codes >= 0) & ~absent
-            # Distinct (value, scope token) pairs by hashing, not sorting (np.unique over rows
-            # was a third of the encoding time): salt codes first, then one int64 per pair.
-            salt_codes, salt_values = pd.factorize(salt[present])
-            values = field_rows.value_codes[present]
-            pair_codes, pairs = pd.factorize(values * max(len(salt_values), 1) + salt_codes)
-            codes = np.full(len(present), -1, dtype=np.int64)
+            n = len(field_rows.value_codes)
+            salt_codes, salts = tokens[copy.scope] if copy.scope else (np.zeros(n, np.int64), np.zeros(1, np.int64))
+            present = (field_rows.value_codes >= 0) & (salt_codes >= 0)
+            # Distinct (value, scope token) pairs: one int64 per row from the two codes, factorised
+            # by hashing (np.unique over rows was a third of the encoding time).
+            radix = max(len(salts), 1)
+            pair_codes, pairs = pd.factorize(field_rows.value_codes[present] * radix + salt_codes[present])
+            codes = np.full(n, -1, dtype=np.int64)
             codes[present] = pair_codes
-            pair_value = pairs // max(len(salt_values), 1)
-            pair_salt = np.asarray(salt_values, dtype=np.int64)[pairs % max(len(salt_values), 1)] if len(pairs) \
-                else np.zeros(0, np.int64)
-            words, pops = encoder.encode_pairs(field_rows.values, pair_value, pair_salt.view(np.uint64))
+            pair_salt = salts[pairs % radix] if len(pairs) else np.zeros(0, np.int64)
+            words, pops = encoder.encode_pairs(field_rows.values, pairs // radix, pair_salt.view(np.uint64))
         elif spec.hardening.salt_derivation:
             salt_field, derivation = spec.hardening.salt_derivation.split(":")
             codes, pair_value, pair_salt, salt_names = _salted_pairs(
@@ -324,6 +340,7 @@ class Encoder:
         else:
             codes = field_rows.value_codes
             words, pops = encoder.encode_pairs(field_rows.values, np.arange(len(field_rows.values), dtype=np.int64))
+        self._distinct_share.setdefault(copy.prefix, len(words) / max(len(codes), 1))
         # One contiguous column per word (row -1 = the empty filter), so Arrow takes it as is.
         columns = np.zeros((copy.words, len(words) + 1), dtype=np.int64)
         columns[:, :-1] = words.T
@@ -402,10 +419,12 @@ def encode_file(
     temporary = _temporary_path(output_path)
     writer = None
     try:
-        writer = pq.ParquetWriter(temporary, encoder.arrow_schema, compression="zstd")
         for batch in iter_batches(input_path, columns, chunk_rows=chunk_rows):
             encoded = encoder.encode_table(batch.table, path=input_path, first_row=batch.first_row, summary=summary)
             seen_ids.append(encoded.column("record_id").combine_chunks())
+            if writer is None:  # opened after the first chunk, whose shape sets the page encodings
+                writer = pq.ParquetWriter(temporary, encoder.arrow_schema, compression="zstd",
+                                          **encoder.parquet_options())
             writer.write_table(encoded)
             if progress is not None:
                 progress(batch.table.num_rows)

@@ -23,117 +23,148 @@ from __future__ import annotations
 import numpy as np
 import pyarrow as pa
 
-from simlink.agency.keyed import BatchPRF, TokenIds
+from simlink.agency.keyed import BatchPRF, TokenIds, plain_blocks
 from simlink.agency.keys import derive_key
 from simlink.agency.tokens import tokenise
 from simlink.schema import FieldSpec
 
-_CHUNK_ELEMENTS = 1 << 20  # (pair, token) elements hashed per AES call: bounds memory
+_CHUNK_PAIRS = 1 << 14  # pairs encoded per step: the AES buffers stay about 1 MB (in cache)
+_TOKEN_SHIFT = np.uint64(56)  # block number position in the second 64-bit half of a block
 
 
 def _value_tokens(values: pa.Array | list[str], spec: FieldSpec, ids: TokenIds) -> tuple[np.ndarray, np.ndarray]:
-    """CSR form of each distinct value's token ids: (offsets of length n + 1, ids)."""
+    """CSR form of each distinct value's token ids: (offsets of length n + 1, ids).
+
+    A value's tokens are its groups' tokens in group order (q-grams, then phonetic codes).
+    Every tokeniser lists its tokens by value, so each group is placed straight into the CSR
+    array (no sort over all tokens).
+    """
     n = len(values)
     groups = tokenise(values, spec.tokens)
-    owner = np.concatenate([g.value_index for g in groups]) if groups else np.zeros(0, np.int64)
-    token = np.concatenate([ids(g) for g in groups]) if groups else np.zeros(0, np.uint64)
-    order = np.argsort(owner, kind="stable")
-    counts = np.bincount(owner, minlength=n) if len(owner) else np.zeros(n, np.int64)
+    counts = [np.bincount(g.value_index, minlength=n) for g in groups]
+    total = np.sum(counts, axis=0) if counts else np.zeros(n, np.int64)
     offsets = np.zeros(n + 1, dtype=np.int64)
-    np.cumsum(counts, out=offsets[1:])
-    return offsets, token[order]
+    np.cumsum(total, out=offsets[1:])
+    token = np.empty(int(offsets[-1]), dtype=np.uint64)
+    base = offsets[:-1].copy()
+    for group, count in zip(groups, counts):
+        owner = group.value_index
+        if len(owner) == 0:
+            continue
+        if (np.diff(owner) < 0).any():  # not listed by value: order it (stable keeps token order)
+            order = np.argsort(owner, kind="stable")
+            group_ids, owner = ids(group)[order], owner[order]
+        else:
+            group_ids = ids(group)
+        first_of_owner = np.cumsum(count) - count  # where each value's run starts in this group
+        token[base[owner] + np.arange(len(owner)) - first_of_owner[owner]] = group_ids
+        base += count
+    return offsets, token
 
 
-def _elements(pair_value: np.ndarray, offsets: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """For each pair, the positions of its value's tokens: (pair of element, token index)."""
-    counts = offsets[pair_value + 1] - offsets[pair_value]
-    pair_of = np.repeat(np.arange(len(pair_value), dtype=np.int64), counts)
-    starts = np.repeat(offsets[pair_value] - np.concatenate([[0], np.cumsum(counts)[:-1]]), counts)
-    return pair_of, starts + np.arange(len(pair_of), dtype=np.int64)
+class FieldTokens:
+    """Token ids of a field's distinct values, computed once per chunk for all its copies."""
+
+    def __init__(self, spec: FieldSpec) -> None:
+        self.spec = spec
+        self._ids = TokenIds()  # cached across chunks: a field has few distinct tokens
+        self._values: object = None
+        self._csr: tuple[np.ndarray, np.ndarray] | None = None
+
+    def __call__(self, values: pa.Array | list[str]) -> tuple[np.ndarray, np.ndarray]:
+        if values is not self._values or self._csr is None:
+            self._csr = _value_tokens(values, self.spec, self._ids)
+            self._values = values
+        return self._csr
 
 
-_PAD_TOKENS = 16  # values with at most this many tokens take the padded (fast) minimum
-
-
-def _segment_min(raw: np.ndarray, starts: np.ndarray) -> np.ndarray:
-    """Row-wise minimum of each run of rows of ``raw`` beginning at ``starts``.
-
-    ``np.minimum.reduceat`` along rows is slow on many short runs; runs of up to
-    _PAD_TOKENS rows (nearly every name) are copied into a padded block and reduced at
-    once, longer runs go through reduceat.
-    """
-    counts = np.diff(np.r_[starts, len(raw)])
-    out = np.empty((len(starts), raw.shape[1]), dtype=raw.dtype)
-    short = counts <= _PAD_TOKENS
-    if short.any():
-        idx = np.flatnonzero(short)
-        block = np.full((len(idx), _PAD_TOKENS, raw.shape[1]), np.iinfo(raw.dtype).max, dtype=raw.dtype)
-        run = np.repeat(np.arange(len(idx)), counts[idx])
-        offset = np.arange(len(run)) - np.repeat(np.cumsum(counts[idx]) - counts[idx], counts[idx])
-        block[run, offset] = raw[np.repeat(starts[idx], counts[idx]) + offset]
-        out[idx] = block.min(axis=1)
-    if (~short).any():
-        idx = np.flatnonzero(~short)
-        rows = np.concatenate([np.arange(starts[i], starts[i] + counts[i]) for i in idx])
-        out[idx] = np.minimum.reduceat(raw[rows], np.r_[0, np.cumsum(counts[idx])[:-1]], axis=0)
-    return out
+def _slots(counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Pairs ordered by token count, most first, and per slot j the number of pairs with a
+    j-th token: slot j's pairs are then a prefix of that order, so the j-th tokens of all
+    pairs are hashed in one call and folded into the result with contiguous slices."""
+    small = np.int16 if len(counts) == 0 or counts.max() < 1 << 15 else np.int32  # 16-bit keys: radix sort
+    order = np.argsort(-counts.astype(small), kind="stable")
+    ordered = counts[order]
+    live = int(np.count_nonzero(ordered))
+    if live == 0:
+        return order[:0], np.zeros(0, np.int64)
+    per_slot = np.searchsorted(-ordered[:live], -np.arange(int(ordered[0]), dtype=np.int64), side="left")
+    return order[:live], per_slot
 
 
 class CopyEncoder:
     """Encodes (value, scope salt) pairs of one field copy into packed 64-bit words."""
 
-    def __init__(self, spec: FieldSpec, scope: str, secret: bytes, fingerprint: str) -> None:
+    def __init__(self, spec: FieldSpec, scope: str, secret: bytes, fingerprint: str,
+                 tokens: FieldTokens | None = None) -> None:
         self.spec, self.scope = spec, scope
         self._prf = BatchPRF(derive_key(secret, "filter-v2", f"{fingerprint}/{spec.name}/{scope}"))
-        self._ids = TokenIds()
+        self._tokens = tokens if tokens is not None else FieldTokens(spec)
 
     def encode_pairs(self, values: pa.Array | list[str], pair_value: np.ndarray,
                      pair_salt: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(n_pairs, words) int64 filter words and int16 popcounts; ``pair_salt`` is uint64."""
-        offsets, token = _value_tokens(values, self.spec, self._ids)
+        offsets, token = self._tokens(values)
         n_pairs = len(pair_value)
         words = np.zeros((n_pairs, self.spec.words), dtype=np.int64)
         if n_pairs == 0:
             return words, np.zeros(0, dtype=np.int16)
-        per_pair = offsets[pair_value + 1] - offsets[pair_value]
-        # Pairs in chunks of about _CHUNK_ELEMENTS tokens each.
-        bounds = np.searchsorted(np.cumsum(per_pair), np.arange(_CHUNK_ELEMENTS, per_pair.sum() + _CHUNK_ELEMENTS,
-                                                                 _CHUNK_ELEMENTS), side="right")
-        start = 0
-        for stop in list(bounds) + [n_pairs]:
-            if stop <= start:
-                continue
-            pv = pair_value[start:stop]
-            pair_of, element = _elements(pv, offsets)
-            salts = np.asarray(pair_salt[start:stop], dtype=np.uint64)[pair_of]
-            if self.spec.encoding == "minhash":
-                words[start:stop] = self._minhash(pair_of, salts, token[element], stop - start)
-            else:
-                words[start:stop] = self._bloom(pair_of, salts, token[element], stop - start)
-            start = stop
+        pair_value = np.asarray(pair_value, dtype=np.int64)
+        salts = np.asarray(pair_salt, dtype=np.uint64)
+        first = offsets[pair_value]
+        counts = offsets[pair_value + 1] - first
+        fold = self._minhash if self.spec.encoding == "minhash" else self._bloom
+        for start in range(0, n_pairs, _CHUNK_PAIRS):
+            stop = min(start + _CHUNK_PAIRS, n_pairs)
+            order, per_slot = _slots(counts[start:stop])
+            if len(order):  # pairs without tokens keep the empty filter
+                words[start + order] = fold(first[start:stop][order], salts[start:stop][order], per_slot, token)
         pops = np.bitwise_count(words.view(np.uint64)).sum(axis=1).astype(np.int16)
         return words, pops
 
-    def _bloom(self, pair_of: np.ndarray, salts: np.ndarray, token: np.ndarray, n: int) -> np.ndarray:
-        k, bits = self.spec.hashes, self.spec.bits
-        raw = self._prf(salts, token, blocks=(k + 7) // 8).view(np.uint16)[:, :k]
-        positions = raw.astype(np.int64) % bits
-        matrix = np.zeros((n, bits), dtype=np.uint8)
-        matrix[np.repeat(pair_of, k), positions.reshape(-1)] = 1
-        return np.packbits(matrix, axis=1, bitorder="little").view("<u8").astype(np.int64, copy=False)
+    def _slot_bytes(self, first: np.ndarray, salts: np.ndarray, per_slot: np.ndarray, token: np.ndarray,
+                    blocks: int):
+        """Yield (j, AES bytes (pairs with a j-th token, 16 * blocks)) slot by slot."""
+        counters = np.arange(blocks, dtype=np.uint64) << _TOKEN_SHIFT
+        plain = np.empty((len(first), blocks, 2), dtype=np.uint64)
+        cipher = np.empty(plain.nbytes + 15, dtype=np.uint8)
+        for j, m in enumerate(per_slot.tolist()):
+            plain_blocks(salts[:m], token[first[:m] + j], counters, plain[:m])
+            yield j, self._prf.encrypt(plain[:m], cipher).reshape(m, 16 * blocks)
 
-    def _minhash(self, pair_of: np.ndarray, salts: np.ndarray, token: np.ndarray, n: int) -> np.ndarray:
+    def _bloom(self, first: np.ndarray, salts: np.ndarray, per_slot: np.ndarray, token: np.ndarray) -> np.ndarray:
+        """k keyed positions per token (16-bit draws mod bits), OR-ed over the pair's tokens.
+
+        Bits are set in a byte matrix (bit p is bit p % 8 of byte p // 8, i.e. little-endian
+        words), one hash at a time so that no byte repeats within one assignment.
+        """
+        k, bits = self.spec.hashes, self.spec.bits
+        row_bytes = bits // 8
+        acc = np.zeros(len(first) * row_bytes, dtype=np.uint8)
+        rows = np.arange(len(first), dtype=np.int64) * row_bytes
+        for _, raw in self._slot_bytes(first, salts, per_slot, token, (k + 7) // 8):
+            draws = np.ascontiguousarray(raw.view(np.uint16)[:, :k].T)  # (k, pairs): rows are contiguous
+            positions = draws & np.uint16(bits - 1) if bits & (bits - 1) == 0 else draws % np.uint16(bits)
+            index = rows[None, : len(raw)] + (positions >> np.uint16(3))
+            bit = np.left_shift(np.uint8(1), (positions & np.uint16(7)).astype(np.uint8))
+            for i in range(k):
+                acc[index[i]] |= bit[i]
+        return acc.view("<u8").reshape(len(first), bits // 64).view(np.int64)
+
+    def _minhash(self, first: np.ndarray, salts: np.ndarray, per_slot: np.ndarray, token: np.ndarray) -> np.ndarray:
+        """Per segment the minimum byte over the pair's tokens, stored one-hot (its low bits)."""
         segments, bits = self.spec.segments, self.spec.bits
         width = bits // segments
-        raw = self._prf(salts, token, blocks=(segments + 15) // 16)[:, :segments]
-        out = np.zeros((n, bits // 64), dtype=np.int64)  # a value without tokens keeps an empty filter
-        if len(pair_of) == 0:
-            return out
-        starts = np.flatnonzero(np.r_[True, pair_of[1:] != pair_of[:-1]])
-        mins = _segment_min(raw, starts)
+        mins = np.empty((len(first), segments), dtype=np.uint8)
+        for j, raw in self._slot_bytes(first, salts, per_slot, token, (segments + 15) // 16):
+            if j == 0:
+                mins[:] = raw[:, :segments]
+            else:
+                np.minimum(mins[: len(raw)], raw[:, :segments], out=mins[: len(raw)])
+        low = mins & np.uint8(width - 1)
+        if width == 8:  # one segment per byte: the byte is the one-hot value itself
+            return np.left_shift(np.uint8(1), low).view("<u8").view(np.int64)
         shift = (np.arange(segments, dtype=np.uint64) * np.uint64(width)) % np.uint64(64)
-        onehot = np.uint64(1) << (shift[None, :] + (mins & np.uint8(width - 1)).astype(np.uint64))
+        onehot = np.uint64(1) << (shift[None, :] + low.astype(np.uint64))
         per_word = 64 // width
-        packed = onehot.reshape(len(starts), segments // per_word, per_word).sum(axis=2, dtype=np.uint64)
-        out[pair_of[starts]] = packed.view(np.int64)
-        return out
+        return onehot.reshape(len(first), segments // per_word, per_word).sum(axis=2, dtype=np.uint64).view(np.int64)

@@ -120,8 +120,9 @@ def qgram_tokens(values: list[str] | pa.Array, q: int, padding: bool) -> Tokens:
         all_boundary &= is_b
         any_boundary |= is_b
     valid &= ~all_boundary if padding else ~any_boundary
-    flat = np.flatnonzero(valid)  # row-major, so value_index is non-decreasing
-    return Tokens(flat // n_grams, np.full(len(flat), TAG_QGRAM, np.int64), code.reshape(-1)[flat])
+    per_value = np.count_nonzero(valid, axis=1)
+    owner = np.repeat(np.arange(len(cps), dtype=np.int64), per_value)  # row-major: non-decreasing
+    return Tokens(owner, np.full(len(owner), TAG_QGRAM, np.int64), code[valid])
 
 
 def positional_tokens(values: list[str] | pa.Array) -> Tokens:
