@@ -380,8 +380,14 @@ def with_extra_fields(schema: Schema, extras: list[str] | tuple[str, ...]) -> Sc
         tokens = template.tokens
         if normaliser != "person_name" and tokens.phonetic:
             tokens = TokenSpec(tokens.kind, tokens.q, tokens.padding, "")
+        salt_by = template.salt_by
+        if salt_by:
+            # Every scope the schema already uses (date of birth, postcode, both names): an
+            # address is then compared whenever one of them agrees, and no new kind of group
+            # is made (each scope value still holds about one person or household).
+            salt_by = tuple(dict.fromkeys(s for f in schema.fields for s in f.salt_by))
         added.append(dataclasses.replace(template, name=name, column=name, normaliser=normaliser,
-                                         optional_column=False, tokens=tokens))
+                                         optional_column=False, tokens=tokens, salt_by=salt_by))
     name = f"{schema.name}+{'+'.join(f.name for f in added[len(schema.fields):])}"
     extended = dataclasses.replace(schema, name=name, fields=tuple(added))
     return schema_from_dict(extended.to_dict(), "command line")  # validated like any schema
