@@ -133,6 +133,36 @@ def build_linker(db_api, table, schema: Schema, fields: list[str], model: dict |
     return Linker(table, settings, log_level=logging.ERROR)  # EM "level not observed" notes bury the summary
 
 
+def register_name_frequencies(linker, db_api, backend: str, con: duckdb.DuckDBPyConnection, schema: Schema,
+                              fields: list[str]) -> bool:
+    """Term frequencies of the whole-name token counted in *people*, not encodings.
+
+    Splink's own table counts the encodings that carry a value. A person recorded with
+    typos in other fields has several distinct encodings under one full name, so a name
+    held by one person looked as common as one held by several, and two of that person's
+    records got little credit for sharing it. Here a name counts once per distinct date of
+    birth among its encodings (at least once): about the number of people who carry it.
+    Returns whether a table was registered (format 2 names with a date-of-birth token).
+    """
+    creators = link_settings.comparisons(schema, fields)
+    names = next((c for c in creators if getattr(c, "tf_column", None)), None)
+    dob = link_settings.value_token(schema, "date_of_birth") if "date_of_birth" in fields else None
+    if names is None or dob is None:
+        return False
+    column = names.tf_column
+    con.execute(f"""CREATE OR REPLACE TABLE link_tf_names AS
+        SELECT {column}, d / sum(d) OVER () AS tf_{column}
+        FROM (SELECT {column}, greatest(count(DISTINCT {dob}), 1) AS d FROM link_encodings
+              WHERE {column} IS NOT NULL GROUP BY {column})""")
+    if backend == "duckdb":
+        table = db_api.register("link_tf_names")
+    else:
+        frame = db_api.spark.createDataFrame(con.sql("SELECT * FROM link_tf_names").to_arrow_table())
+        table = db_api.register(frame, dataset_display_name="link_tf_names")
+    linker.table_management.register_term_frequency_lookup(table, column)
+    return True
+
+
 def model_fields(model: dict) -> list[str]:
     return [c["output_column_name"] for c in model.get("comparisons", [])]
 
@@ -234,11 +264,9 @@ def _scoped_u(linker, schema: Schema, fields: list[str], options: TrainOptions,
                       else f.name) for f in schema.fields}
     scope_keys = sorted({c.scope for f in schema.fields if f.name in fields for c in f.copies if c.scope})
     scopes = {block_column(k): {names[p.split(":")[0]] for p in schema.blocking_key(k).parts} for k in scope_keys}
-    fixed = _sampled_u(linker, [c.create_output_column_name() for c in creators if c.create_output_column_name()
-                                not in conditional]) if options.scoped_m else None
     found = scoped_u.estimate(con, comparisons, conditional, scopes, link_settings.prior_rules(schema, fields),
                               max_pairs=int(options.u_max_pairs), seed=options.seed,
-                              events="link_events" if options.scoped_m else None, fixed_u=fixed)
+                              events="link_events" if options.scoped_m else None)
     scoped_u.apply(linker, found.u)
     if options.scoped_m and all(c.create_output_column_name() in found.m for c in creators):
         scoped_u.apply(linker, found.m, "m")
@@ -264,17 +292,6 @@ def _distinct_prior(linker, notes: list[str]) -> None:
     prior = _prior(linker)
     odds = prior / (1 - prior) / (1 - p0)
     _set_prior(linker, odds / (1 + odds))
-
-def _sampled_u(linker, names: list[str]) -> dict[str, dict[int, float]]:
-    """u per level from random sampling, of the comparisons named (for the scoped EM)."""
-    settings = linker._settings_obj.core_model_settings
-    out = {}
-    for name in names:
-        comparison = settings.get_comparison_by_output_column_name(name)
-        out[name] = {lvl.comparison_vector_value: float(lvl.u_probability) for lvl in comparison.comparison_levels
-                     if not lvl.is_null_level and isinstance(lvl.u_probability, float)}
-    return out
-
 
 def block(linker, phases: Phases) -> None:
     started = phases.begin("block")

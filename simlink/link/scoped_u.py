@@ -83,24 +83,15 @@ def pattern_counts(con: duckdb.DuckDBPyConnection, comparisons: list, scope_colu
 
 
 def mixture_em(patterns: np.ndarray, counts: np.ndarray, levels: list[list[int]], start: np.ndarray,
-               active: list[bool] | None = None, iterations: int = _ITERATIONS,
-               fixed_u: dict[int, dict[int, float]] | None = None) -> tuple[list[dict[int, float]], list[dict[int, float]], float]:
+               active: list[bool] | None = None, iterations: int = _ITERATIONS) -> tuple[list[dict[int, float]], list[dict[int, float]], float]:
     """Two-class Fellegi-Sunter EM on level patterns (null levels, -1, carry no evidence):
     m and u per comparison level, and the share of matches.
 
     EM starts from responsibilities, not parameters: ``start`` is each pattern's first
     chance of being a match (near-certain rules say 0.99, the rest 0.01). Inactive
     comparisons carry no evidence.
-
-    ``fixed_u``: comparison index -> u per level, held fixed (u known from random pairs).
-    Inside one scope only a few comparisons are active, and a two-class mixture of two
-    comparisons is not identifiable: EM may call a match whose names agree and postcodes
-    differ a non-match (identical names then get u ~ 0.1). A comparison whose u does not
-    depend on the scope (different people's postcodes are independent of their dates of
-    birth) pins the non-match class down.
     """
     active = active or [True] * len(levels)
-    fixed_u = fixed_u or {}
     p = np.asarray(start, dtype=np.float64)
     m: list[dict[int, float]] = [{} for _ in levels]
     u: list[dict[int, float]] = [{} for _ in levels]
@@ -115,8 +106,6 @@ def mixture_em(patterns: np.ndarray, counts: np.ndarray, levels: list[list[int]]
                 at = g == l
                 m[k][l] = max((counts * p)[at].sum() / wm, U_FLOOR) if wm > 0 else 1 / len(lv)
                 u[k][l] = max((counts * (1 - p))[at].sum() / wu, U_FLOOR) if wu > 0 else 1 / len(lv)
-                if k in fixed_u and l in fixed_u[k]:
-                    u[k][l] = max(fixed_u[k][l], U_FLOOR)
         log_odds = np.full(len(counts), np.log(share / (1 - share)))
         for k, lv in enumerate(levels):
             if not active[k]:
@@ -143,14 +132,13 @@ def _average(sums: dict[str, dict[int, float]], totals: dict[str, float]) -> dic
 
 
 def estimate(con: duckdb.DuckDBPyConnection, comparisons: list, scoped: list[str], scopes: dict[str, set[str]],
-             sure_rules: list[str], *, max_pairs: int = 1_000_000, seed: int = 42, events: str | None = None,
-             fixed_u: dict[str, dict[int, float]] | None = None) -> Estimates:
+             sure_rules: list[str], *, max_pairs: int = 1_000_000, seed: int = 42,
+             events: str | None = None) -> Estimates:
     """u per level of each comparison named in ``scoped``, and m of every comparison.
 
     ``comparisons``: Splink ``Comparison`` objects (DuckDB dialect) of every field used;
     ``scopes``: blocking-token column -> the comparisons it is made of (left out there);
-    ``events``: table mapping records to ``enc_id`` (adds the collapsed identical pairs);
-    ``fixed_u``: u of comparisons known from random pairs, held fixed inside the scopes.
+    ``events``: table mapping records to ``enc_id`` (adds the collapsed identical pairs).
     A scope's u counts in proportion to its non-matching pairs, its m to its matching ones.
     """
     if not scoped or not scopes:
@@ -158,7 +146,6 @@ def estimate(con: duckdb.DuckDBPyConnection, comparisons: list, scoped: list[str
     names = [c.output_column_name for c in comparisons]
     levels = [sorted({lvl.comparison_vector_value for lvl in c.comparison_levels if not lvl.is_null_level})
               for c in comparisons]
-    fixed = {k: fixed_u[n] for k, n in enumerate(names) if fixed_u and n in fixed_u}
     u_sums: dict[str, dict[int, float]] = {n: {} for n in scoped}
     u_totals: dict[str, float] = {n: 0.0 for n in scoped}
     m_sums: dict[str, dict[int, float]] = {n: {} for n in names}
@@ -171,7 +158,7 @@ def estimate(con: duckdb.DuckDBPyConnection, comparisons: list, scoped: list[str
             continue
         active = [n not in made_of for n in names]
         start = np.where(patterns[:, -1] == 1, 0.99, 0.01)
-        m, u, share = mixture_em(patterns[:, :-1], counts, levels, start, active, fixed_u=fixed)
+        m, u, share = mixture_em(patterns[:, :-1], counts, levels, start, active)
         for k, name in enumerate(names):
             if not active[k]:
                 continue
