@@ -122,7 +122,6 @@ def link_files(
     block_cap: int | None = DEFAULT_CAP,
     temp_dir: str | Path | None = None,
     progress: bool | None = None,
-    people_frequencies: bool = True,
     _keep_working: dict | None = None,
 ) -> LinkResult:
     """Link encoded files into persons and write the linkage database at ``output``.
@@ -169,8 +168,6 @@ def link_files(
                 if missing:
                     raise SchemaError("model compares fields that the encoded files do not have")
             linker = link_model.build_linker(db_api, table, inputs.schema, fields, model)
-            if people_frequencies:
-                link_model.register_name_frequencies(linker, db_api, backend, con, inputs.schema, fields)
             notes = [f"field {f.name} left out of the model: no usable values in any input"
                      for f in inputs.schema.fields if f.name not in fields]
             if model is None:

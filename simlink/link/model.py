@@ -46,7 +46,9 @@ class TrainOptions:
     # Format 2: m of every comparison from the EM inside the scopes, with the pairs that
     # collapsing removed put back, instead of Splink's EM passes (see scoped_u.pattern_counts).
     scoped_m: bool = True
-    distinct_prior: bool = False
+    # Format 2: u of the unconditional comparisons from random pairs with the matches among
+    # them taken out (scoped_u.random_pair_u), replacing Splink's random-sampling u.
+    random_u: bool = True
 
 
 @dataclass
@@ -133,36 +135,6 @@ def build_linker(db_api, table, schema: Schema, fields: list[str], model: dict |
     return Linker(table, settings, log_level=logging.ERROR)  # EM "level not observed" notes bury the summary
 
 
-def register_name_frequencies(linker, db_api, backend: str, con: duckdb.DuckDBPyConnection, schema: Schema,
-                              fields: list[str]) -> bool:
-    """Term frequencies of the whole-name token counted in *people*, not encodings.
-
-    Splink's own table counts the encodings that carry a value. A person recorded with
-    typos in other fields has several distinct encodings under one full name, so a name
-    held by one person looked as common as one held by several, and two of that person's
-    records got little credit for sharing it. Here a name counts once per distinct date of
-    birth among its encodings (at least once): about the number of people who carry it.
-    Returns whether a table was registered (format 2 names with a date-of-birth token).
-    """
-    creators = link_settings.comparisons(schema, fields)
-    names = next((c for c in creators if getattr(c, "tf_column", None)), None)
-    dob = link_settings.value_token(schema, "date_of_birth") if "date_of_birth" in fields else None
-    if names is None or dob is None:
-        return False
-    column = names.tf_column
-    con.execute(f"""CREATE OR REPLACE TABLE link_tf_names AS
-        SELECT {column}, d / sum(d) OVER () AS tf_{column}
-        FROM (SELECT {column}, greatest(count(DISTINCT {dob}), 1) AS d FROM link_encodings
-              WHERE {column} IS NOT NULL GROUP BY {column})""")
-    if backend == "duckdb":
-        table = db_api.register("link_tf_names")
-    else:
-        frame = db_api.spark.createDataFrame(con.sql("SELECT * FROM link_tf_names").to_arrow_table())
-        table = db_api.register(frame, dataset_display_name="link_tf_names")
-    linker.table_management.register_term_frequency_lookup(table, column)
-    return True
-
-
 def model_fields(model: dict) -> list[str]:
     return [c["output_column_name"] for c in model.get("comparisons", [])]
 
@@ -227,8 +199,6 @@ def train(linker, schema: Schema, fields: list[str], options: TrainOptions, phas
     linker.training.estimate_u_using_random_sampling(max_pairs=options.u_max_pairs, seed=options.seed,
                                                      num_chunks=chunks)
     scoped_m = _scoped_u(linker, schema, fields, options, con) if con is not None else False
-    if scoped_m and options.distinct_prior:
-        _distinct_prior(linker, notes)
     trained = 0
     for rule in ([] if scoped_m else link_settings.em_blocking_rules(schema, fields)):
         # Splink's training session edits the linker's settings in place before it can fail
@@ -270,28 +240,13 @@ def _scoped_u(linker, schema: Schema, fields: list[str], options: TrainOptions,
     scoped_u.apply(linker, found.u)
     if options.scoped_m and all(c.create_output_column_name() in found.m for c in creators):
         scoped_u.apply(linker, found.m, "m")
+        if options.random_u:
+            u = scoped_u.random_pair_u(con, comparisons, found.m, link_settings.prior_rules(schema, fields),
+                                       max_pairs=int(options.u_max_pairs), seed=options.seed)
+            scoped_u.apply(linker, {n: v for n, v in u.items() if n not in conditional})
         return True
     return False
 
-
-def _distinct_prior(linker, notes: list[str]) -> None:
-    """Scale the prior odds by 1 / (1 - P0), P0 = the chance that a matching pair is identical
-    at every comparison (product of the identical levels' m).
-
-    The m from the scoped EM describe matching pairs of records, identical ones included,
-    but only pairs of *distinct* encodings are scored: among those a match is never
-    identical everywhere, so P(levels | match, distinct) = P(levels | match) / (1 - P0).
-    """
-    settings = linker._settings_obj.core_model_settings
-    p0 = 1.0
-    for comparison in settings.comparisons:
-        levels = [lvl for lvl in comparison.comparison_levels if not lvl.is_null_level]
-        top = max(levels, key=lambda lvl: lvl.comparison_vector_value)
-        p0 *= float(top.m_probability)
-    p0 = min(p0, 0.99)
-    prior = _prior(linker)
-    odds = prior / (1 - prior) / (1 - p0)
-    _set_prior(linker, odds / (1 + odds))
 
 def block(linker, phases: Phases) -> None:
     started = phases.begin("block")

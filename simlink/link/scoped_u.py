@@ -40,7 +40,7 @@ def _pair_columns_sql(rule: str) -> str:
     return re.sub(r"\b([lr])\.(\w+)", lambda m: f'"{m.group(2)}_{m.group(1)}"', rule)
 
 
-def pattern_counts(con: duckdb.DuckDBPyConnection, comparisons: list, scope_column: str, *,
+def pattern_counts(con: duckdb.DuckDBPyConnection, comparisons: list, scope_column: str | None, *,
                    max_pairs: int, seed: int, sure_rules: list[str] = (),
                    events: str | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Distinct comparison-level patterns (rows) and their counts among a sample of the pairs
@@ -52,6 +52,9 @@ def pattern_counts(con: duckdb.DuckDBPyConnection, comparisons: list, scope_colu
     records, each compared with itself (every present field identical), scaled by the share
     of the scope's pairs that was sampled. Without them every sampled match differs somewhere,
     so agreements of different fields exclude each other (see :func:`estimate`).
+
+    ``scope_column`` None: random pairs of distinct encodings instead (two reservoir samples
+    of encodings, crossed).
     """
     columns = [r[0] for r in con.execute("DESCRIBE link_encodings").fetchall()]
     select = ", ".join(f'l."{c}" AS "{c}_l", r."{c}" AS "{c}_r"' for c in columns)
@@ -59,6 +62,17 @@ def pattern_counts(con: duckdb.DuckDBPyConnection, comparisons: list, scope_colu
     sure = " OR ".join(f"({_pair_columns_sql(r)})" for r in sure_rules) or "FALSE"
     levels += f", CAST(COALESCE({sure}, FALSE) AS INT) AS g{len(comparisons)}"
     weight = "1.0"
+    if scope_column is None:
+        side = max(int((2 * max_pairs) ** 0.5), 2)
+        sampled = f"""SELECT a.enc_id AS a, b.enc_id AS b, 1.0 AS w
+            FROM (SELECT enc_id FROM link_encodings USING SAMPLE reservoir({side} ROWS) REPEATABLE ({int(seed)})) a
+            JOIN (SELECT enc_id FROM link_encodings USING SAMPLE reservoir({side} ROWS) REPEATABLE ({int(seed) + 1})) b
+              ON a.enc_id < b.enc_id"""
+        events = None
+    else:
+        sampled = f"""SELECT a, b, 1.0 AS w FROM (SELECT l.enc_id AS a, r.enc_id AS b FROM link_encodings l
+              JOIN link_encodings r ON l.{scope_column} = r.{scope_column} AND l.enc_id < r.enc_id
+            USING SAMPLE reservoir({int(max_pairs)} ROWS) REPEATABLE ({int(seed)}))"""
     if events is not None:
         total = con.execute(f"""SELECT coalesce(sum(k * (k - 1) / 2), 0) FROM (SELECT count(*) AS k
                                 FROM link_encodings WHERE {scope_column} IS NOT NULL GROUP BY {scope_column})""").fetchall()[0][0]
@@ -68,10 +82,7 @@ def pattern_counts(con: duckdb.DuckDBPyConnection, comparisons: list, scope_colu
                         JOIN link_encodings e ON e.enc_id = x.enc_id WHERE e.{scope_column} IS NOT NULL
                         GROUP BY e.enc_id HAVING count(*) > 1"""
     rows = con.execute(f"""
-        WITH sampled AS (
-            SELECT a, b, 1.0 AS w FROM (SELECT l.enc_id AS a, r.enc_id AS b FROM link_encodings l JOIN link_encodings r
-              ON l.{scope_column} = r.{scope_column} AND l.enc_id < r.enc_id
-            USING SAMPLE reservoir({int(max_pairs)} ROWS) REPEATABLE ({int(seed)}))
+        WITH sampled AS ({sampled}
             {collapsed if events is not None else ""}),
         pairs AS (SELECT p.w, {select} FROM sampled p JOIN link_encodings l ON l.enc_id = p.a
                   JOIN link_encodings r ON r.enc_id = p.b)
@@ -83,15 +94,17 @@ def pattern_counts(con: duckdb.DuckDBPyConnection, comparisons: list, scope_colu
 
 
 def mixture_em(patterns: np.ndarray, counts: np.ndarray, levels: list[list[int]], start: np.ndarray,
-               active: list[bool] | None = None, iterations: int = _ITERATIONS) -> tuple[list[dict[int, float]], list[dict[int, float]], float]:
+               active: list[bool] | None = None, iterations: int = _ITERATIONS,
+               fixed_m: dict[int, dict[int, float]] | None = None) -> tuple[list[dict[int, float]], list[dict[int, float]], float]:
     """Two-class Fellegi-Sunter EM on level patterns (null levels, -1, carry no evidence):
     m and u per comparison level, and the share of matches.
 
     EM starts from responsibilities, not parameters: ``start`` is each pattern's first
     chance of being a match (near-certain rules say 0.99, the rest 0.01). Inactive
-    comparisons carry no evidence.
+    comparisons carry no evidence. ``fixed_m``: comparison index -> m per level, held fixed.
     """
     active = active or [True] * len(levels)
+    fixed_m = fixed_m or {}
     p = np.asarray(start, dtype=np.float64)
     m: list[dict[int, float]] = [{} for _ in levels]
     u: list[dict[int, float]] = [{} for _ in levels]
@@ -106,6 +119,8 @@ def mixture_em(patterns: np.ndarray, counts: np.ndarray, levels: list[list[int]]
                 at = g == l
                 m[k][l] = max((counts * p)[at].sum() / wm, U_FLOOR) if wm > 0 else 1 / len(lv)
                 u[k][l] = max((counts * (1 - p))[at].sum() / wu, U_FLOOR) if wu > 0 else 1 / len(lv)
+                if l in fixed_m.get(k, {}):
+                    m[k][l] = max(fixed_m[k][l], U_FLOOR)
         log_odds = np.full(len(counts), np.log(share / (1 - share)))
         for k, lv in enumerate(levels):
             if not active[k]:
@@ -170,6 +185,29 @@ def estimate(con: duckdb.DuckDBPyConnection, comparisons: list, scoped: list[str
                     for level, value in values[k].items():
                         sums[name][level] = sums[name].get(level, 0.0) + weight * value
     return Estimates(_average(u_sums, u_totals), _average(m_sums, m_totals))
+
+
+def random_pair_u(con: duckdb.DuckDBPyConnection, comparisons: list, m: dict[str, dict[int, float]],
+                  sure_rules: list[str], *, max_pairs: int = 1_000_000, seed: int = 42) -> dict[str, dict[int, float]]:
+    """u per level of every comparison from random pairs, with the matches among them taken out.
+
+    Splink's random sampling counts every sampled pair as a non-match. On data where each
+    person has several distinct encodings (FEBRL: a person in both files; synthetic data:
+    repeat contacts with typos) the matching pairs among random pairs agree on the date of
+    birth about as often as different people do, so u of an identical date of birth came
+    out several times too high. Here the sample is a two-class mixture whose match class has
+    the scoped EM's m (held fixed): EM finds the share of matches and u of the rest.
+    """
+    names = [c.output_column_name for c in comparisons]
+    levels = [sorted({lvl.comparison_vector_value for lvl in c.comparison_levels if not lvl.is_null_level})
+              for c in comparisons]
+    patterns, counts = pattern_counts(con, comparisons, None, max_pairs=max_pairs, seed=seed, sure_rules=sure_rules)
+    if len(counts) == 0:
+        return {}
+    fixed = {k: m[n] for k, n in enumerate(names) if n in m}
+    start = np.where(patterns[:, -1] == 1, 0.99, 0.0001)
+    _, u, _ = mixture_em(patterns[:, :-1], counts, levels, start, fixed_m=fixed)
+    return {n: u[k] for k, n in enumerate(names)}
 
 
 def apply(linker, estimates: dict[str, dict[int, float]], which: str = "u") -> None:
