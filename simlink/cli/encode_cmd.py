@@ -21,7 +21,8 @@ from simlink.cli.options import output_option
 @click.option("--invalid", type=click.Choice(["error", "missing"]), default="error", show_default=True,
               help="What to do with a date or sex code that cannot be read.")
 @click.option("--extra-field", "extra_fields", multiple=True, metavar="COLUMN=NORMALISER",
-              help="Also encode this identifying column (e.g. address_line=text); every agency must name the same.")
+              help="Also encode this identifying column (e.g. address_line=text, soc_sec_id=identifier); "
+                   "every agency must name the same.")
 @click.option("--chunk-rows", type=click.IntRange(1000), default=200_000, show_default=True,
               help="Rows per chunk (bounds memory).")
 def encode(input_path: Path, key_path: Path, agency: str, schema_path: Path | None, output: Path,

@@ -358,9 +358,12 @@ class NamesComparison(ComparisonCreator):
             _NameLevel(f"one identical, other Dice >= {s:g}",
                        f"({{G}} >= {one} AND {{F}} >= {s}) OR ({{F}} >= {one} AND {{G}} >= {s})", self),
             _NameLevel(f"both Dice >= {s:g}", f"{{G}} >= {s} AND {{F}} >= {s}", self),
-            _NameLevel("one identical, other different or not comparable", f"{{G}} >= {one} OR {{F}} >= {one}", self),
+            _NameLevel("one identical, other missing", f"({{G}} >= {one} AND {{F}} < 0) OR ({{F}} >= {one} AND {{G}} < 0)",
+                       self),
+            _NameLevel("one identical, other different", f"{{G}} >= {one} OR {{F}} >= {one}", self),
             _NameLevel(f"one Dice >= {s:g}, or both >= {w:g}",
                        f"{{G}} >= {s} OR {{F}} >= {s} OR ({{G}} >= {w} AND {{F}} >= {w})", self),
+            _NameLevel("one missing, other different", "{G} < 0 OR {F} < 0", self),
             ElseLevel(),
         ]
 

@@ -43,6 +43,12 @@ class TrainOptions:
     # often enough). None: Splink's 10 on DuckDB, 1 on Spark, where each chunk is a Spark
     # job of its own (u: 94 s -> 41 s at 2,000 people on 2 busy cores).
     u_chunks: int | None = None
+    # Format 2: m of every comparison from the EM inside the scopes, with the pairs that
+    # collapsing removed put back, instead of Splink's EM passes (see scoped_u.pattern_counts).
+    scoped_m: bool = True
+    # Format 2: u of the unconditional comparisons from random pairs with the matches among
+    # them taken out (scoped_u.random_pair_u), replacing Splink's random-sampling u.
+    random_u: bool = True
 
 
 @dataclass
@@ -192,10 +198,9 @@ def train(linker, schema: Schema, fields: list[str], options: TrainOptions, phas
     chunks = options.u_chunks or (1 if backend == "spark" else 10)
     linker.training.estimate_u_using_random_sampling(max_pairs=options.u_max_pairs, seed=options.seed,
                                                      num_chunks=chunks)
-    if con is not None:
-        _scoped_u(linker, schema, fields, options, con)
+    scoped_m = _scoped_u(linker, schema, fields, options, con) if con is not None else False
     trained = 0
-    for rule in link_settings.em_blocking_rules(schema, fields):
+    for rule in ([] if scoped_m else link_settings.em_blocking_rules(schema, fields)):
         # Splink's training session edits the linker's settings in place before it can fail
         # (drops the blocked comparisons, sets its own prior): keep a copy to put back.
         before = linker._settings_obj.core_model_settings.copy()
@@ -207,29 +212,40 @@ def train(linker, schema: Schema, fields: list[str], options: TrainOptions, phas
             # No pairs in the pass, or too few to estimate from: leave it out, say so.
             linker._settings_obj.core_model_settings = before
             notes.append(f"training pass blocked on {_rule_label(rule)} left out: too few pairs agree on it")
-    if trained == 0:
+    if trained == 0 and not scoped_m:
         notes.append("no training pass could run: m probabilities are Splink's defaults")
     phases.timed("train", started)
 
 
 def _scoped_u(linker, schema: Schema, fields: list[str], options: TrainOptions,
-              con: duckdb.DuckDBPyConnection) -> None:
-    """Format 2: u of the comparisons compared only inside scopes (see :mod:`simlink.link.scoped_u`)."""
+              con: duckdb.DuckDBPyConnection) -> bool:
+    """Format 2: u of the comparisons compared only inside scopes, and (``options.scoped_m``)
+    m of every comparison, by EM inside the scopes (see :mod:`simlink.link.scoped_u`).
+    Returns whether m was set (then Splink's EM passes are not run)."""
     from simlink.agency.encode import block_column
     from simlink.link import scoped_u
 
     creators = link_settings.comparisons(schema, fields)
     conditional = [c.create_output_column_name() for c in creators if link_settings.is_conditional(c)]
     if not conditional:
-        return
+        return False
     comparisons = [c.get_comparison("duckdb") for c in creators]
     names = {f.name: ("names" if link_settings.name_pair(schema, fields) and f.normaliser == "person_name"
                       else f.name) for f in schema.fields}
     scope_keys = sorted({c.scope for f in schema.fields if f.name in fields for c in f.copies if c.scope})
     scopes = {block_column(k): {names[p.split(":")[0]] for p in schema.blocking_key(k).parts} for k in scope_keys}
-    scoped_u.apply(linker, scoped_u.estimate(con, comparisons, conditional, scopes,
-                                             link_settings.prior_rules(schema, fields),
-                                             max_pairs=int(options.u_max_pairs), seed=options.seed))
+    found = scoped_u.estimate(con, comparisons, conditional, scopes, link_settings.prior_rules(schema, fields),
+                              max_pairs=int(options.u_max_pairs), seed=options.seed,
+                              events="link_events" if options.scoped_m else None)
+    scoped_u.apply(linker, found.u)
+    if options.scoped_m and all(c.create_output_column_name() in found.m for c in creators):
+        scoped_u.apply(linker, found.m, "m")
+        if options.random_u:
+            u = scoped_u.random_pair_u(con, comparisons, found.m, link_settings.prior_rules(schema, fields),
+                                       max_pairs=int(options.u_max_pairs), seed=options.seed)
+            scoped_u.apply(linker, {n: v for n, v in u.items() if n not in conditional})
+        return True
+    return False
 
 
 def block(linker, phases: Phases) -> None:

@@ -21,7 +21,7 @@ from splink import block_on
 from simlink.agency.encode import block_column
 from simlink.link.comparisons import DiceAtThresholds, NamesComparison, ScopedCopy, ScopedDice
 from simlink.link.load import hash_column
-from simlink.schema import IDENTITY_DERIVATIONS, FieldSpec, Schema
+from simlink.schema import IDENTIFIER_NORMALISERS, IDENTITY_DERIVATIONS, FieldSpec, Schema
 
 UNIQUE_ID = "enc_id"
 # Dice thresholds per tokenisation; measured on synthetic data (docs/linkage.md).
@@ -117,8 +117,9 @@ def _token_rules(schema: Schema, fields: list[str]) -> tuple[list[str], list[str
         if all(f in names for f, _ in parts) and \
                 {f for f, _ in parts} & {"given_name", "family_name", "date_of_birth", "postcode"}:
             main.append(equality_column(key.name))
-    return main, [equality_column(k.name) for k in whole_value_keys(schema) if k.parts == ("nhs_number:value",)
-                  and "nhs_number" in names]
+    return main, [equality_column(k.name) for k in whole_value_keys(schema) if len(k.parts) == 1
+                  and k.parts[0].split(":")[0] in names
+                  and schema.field(k.parts[0].split(":")[0]).normaliser in IDENTIFIER_NORMALISERS]
 
 
 def prior_rules(schema: Schema, fields: list[str]) -> list[str]:
