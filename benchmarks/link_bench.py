@@ -27,7 +27,7 @@ HERE = Path(__file__).resolve().parent
 CONTACTS_PER_PERSON = 3.03  # simlink synth default contact model (measured: 3,035,474 / 1,000,000)
 
 
-def _child_encoded(folder: str, threads: int, memory_limit: str) -> dict:
+def _child_encoded(folder: str, threads: int, memory_limit: str, temp_dir: str | None) -> dict:
     import pandas as pd
 
     import linkeval
@@ -36,7 +36,7 @@ def _child_encoded(folder: str, threads: int, memory_limit: str) -> dict:
     encoded = [Path(folder) / f"{a}.parquet" for a in linkeval.AGENCIES]
     started = time.perf_counter()
     result = link_files(encoded, Path(folder) / "bench.duckdb", overwrite=True, charts=False,
-                        threads=threads, memory_limit=memory_limit)
+                        threads=threads, memory_limit=memory_limit, temp_dir=temp_dir)
     wall = time.perf_counter() - started
     import duckdb
 
@@ -63,17 +63,19 @@ def _child_cleartext(folder: str, threads: int) -> dict:
     return out
 
 
-def child(kind: str, folder: str, threads: int, memory_limit: str) -> None:
+def child(kind: str, folder: str, threads: int, memory_limit: str, temp_dir: str | None) -> None:
     sys.path.insert(0, str(HERE))
-    out = _child_encoded(folder, threads, memory_limit) if kind == "encoded" else _child_cleartext(folder, threads)
+    out = (_child_encoded(folder, threads, memory_limit, temp_dir) if kind == "encoded"
+           else _child_cleartext(folder, threads))
     out["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print("RESULT " + json.dumps(out, default=str))
 
 
-def run_child(kind: str, folder: Path, threads: int, memory_limit: str) -> dict:
+def run_child(kind: str, folder: Path, threads: int, memory_limit: str, temp_dir: Path | None = None) -> dict:
     load_before = os.getloadavg()[0]
+    extra = ["--temp-dir", str(temp_dir)] if temp_dir else []
     proc = subprocess.run([sys.executable, __file__, "--child", kind, str(folder), "--threads", str(threads),
-                           "--memory-limit", memory_limit], capture_output=True, text=True)
+                           "--memory-limit", memory_limit, *extra], capture_output=True, text=True)
     for line in proc.stdout.splitlines():
         if line.startswith("RESULT "):
             return json.loads(line[7:]) | {"load_before": load_before, "load_after": os.getloadavg()[0]}
@@ -87,10 +89,13 @@ def main() -> None:
     parser.add_argument("--memory-limit", default="5GB")
     parser.add_argument("--work", type=Path, default=Path("/tmp/simlink-bench"))
     parser.add_argument("--no-baseline", action="store_true")
+    parser.add_argument("--temp-dir", type=Path, default=None, help="DuckDB spill folder for link (default: the system's)")
+    parser.add_argument("--append", action="store_true",
+                        help="keep the rows of other sizes already in results/link_bench.json (sizes run separately)")
     parser.add_argument("--child", nargs=2, metavar=("KIND", "FOLDER"))
     args = parser.parse_args()
     if args.child:
-        child(args.child[0], args.child[1], args.threads, args.memory_limit)
+        child(args.child[0], args.child[1], args.threads, args.memory_limit, str(args.temp_dir) if args.temp_dir else None)
         return
     sys.path.insert(0, str(HERE))
     import linkeval
@@ -103,7 +108,7 @@ def main() -> None:
         linkeval.prepare(folder, people, 1, "medium")
         prepared = time.perf_counter() - started
         row = {"contacts_target": contacts, "people": people, "prepare_seconds": prepared,
-               "encoded": run_child("encoded", folder, args.threads, args.memory_limit)}
+               "encoded": run_child("encoded", folder, args.threads, args.memory_limit, args.temp_dir)}
         if not args.no_baseline:
             row["cleartext"] = run_child("cleartext", folder, args.threads, args.memory_limit)
         rows.append(row)
@@ -118,9 +123,13 @@ def main() -> None:
             line += (f" | cleartext {sum(c['seconds'].values()):.1f} s, peak RSS {c['peak_rss_mb']:,.0f} MB, "
                      f"F1 {c['sweep']['0.95']['f1']:.4f}")
         print(line, flush=True)
+    out = HERE / "results"
+    if args.append and (out / "link_bench.json").exists():
+        done = {r["contacts_target"] for r in rows}
+        rows += [r for r in json.loads((out / "link_bench.json").read_text())["rows"] if r["contacts_target"] not in done]
+        rows.sort(key=lambda r: r["contacts_target"])
     slopes = fitted_slopes(rows)
     print(f"slopes against contacts (log-log): {slopes}")
-    out = HERE / "results"
     out.mkdir(exist_ok=True)
     (out / "link_bench.json").write_text(json.dumps({"threads": args.threads, "memory_limit": args.memory_limit,
                                                      "rows": rows, "slopes": slopes}, indent=1, default=str))
