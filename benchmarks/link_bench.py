@@ -26,7 +26,7 @@ HERE = Path(__file__).resolve().parent
 CONTACTS_PER_PERSON = 3.03  # simlink synth default contact model (measured: 3,035,474 / 1,000,000)
 
 
-def _child_encoded(folder: str, threads: int, memory_limit: str) -> dict:
+def _child_encoded(folder: str, threads: int, memory_limit: str, temp_dir: str | None) -> dict:
     import pandas as pd
 
     import linkeval
@@ -35,8 +35,9 @@ def _child_encoded(folder: str, threads: int, memory_limit: str) -> dict:
     encoded = [Path(folder) / f"{a}.parquet" for a in linkeval.AGENCIES]
     started = time.perf_counter()
     result = link_files(encoded, Path(folder) / "bench.duckdb", overwrite=True, charts=False,
-                        threads=threads, memory_limit=memory_limit)
+                        threads=threads, memory_limit=memory_limit, temp_dir=temp_dir)
     wall = time.perf_counter() - started
+    link_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # before the evaluation's pandas
     import duckdb
 
     with duckdb.connect(str(Path(folder) / "bench.duckdb"), read_only=True) as con:
@@ -48,7 +49,8 @@ def _child_encoded(folder: str, threads: int, memory_limit: str) -> dict:
     quality["bcubed_f1"] = evaluate_clusters(assigned.astype({"record_id": str}),
                                              truth.astype({"record_id": str})).bcubed_f1
     return {"seconds": result.seconds, "wall": wall, "counts": result.counts, "events": result.events,
-            "persons": result.persons, "quality": quality, "decision": result.decision}
+            "persons": result.persons, "quality": quality, "decision": result.decision,
+            "link_peak_rss_mb": link_rss}
 
 
 def _child_cleartext(folder: str, threads: int) -> dict:
@@ -62,19 +64,21 @@ def _child_cleartext(folder: str, threads: int) -> dict:
     return out
 
 
-def child(kind: str, folder: str, threads: int, memory_limit: str) -> None:
+def child(kind: str, folder: str, threads: int, memory_limit: str, temp_dir: str | None) -> None:
     sys.path.insert(0, str(HERE))
-    out = _child_encoded(folder, threads, memory_limit) if kind == "encoded" else _child_cleartext(folder, threads)
+    out = (_child_encoded(folder, threads, memory_limit, temp_dir) if kind == "encoded"
+           else _child_cleartext(folder, threads))
     from rss import peak_rss_mb  # this process's own peak, not its parent's (benchmarks/rss.py)
 
     out["peak_rss_mb"] = peak_rss_mb()
     print("RESULT " + json.dumps(out, default=str))
 
 
-def run_child(kind: str, folder: Path, threads: int, memory_limit: str) -> dict:
+def run_child(kind: str, folder: Path, threads: int, memory_limit: str, temp_dir: Path | None = None) -> dict:
     load_before = os.getloadavg()[0]
+    extra = ["--temp-dir", str(temp_dir)] if temp_dir else []
     proc = subprocess.run([sys.executable, __file__, "--child", kind, str(folder), "--threads", str(threads),
-                           "--memory-limit", memory_limit], capture_output=True, text=True)
+                           "--memory-limit", memory_limit, *extra], capture_output=True, text=True)
     for line in proc.stdout.splitlines():
         if line.startswith("RESULT "):
             return json.loads(line[7:]) | {"load_before": load_before, "load_after": os.getloadavg()[0]}
@@ -88,10 +92,19 @@ def main() -> None:
     parser.add_argument("--memory-limit", default="5GB")
     parser.add_argument("--work", type=Path, default=Path("/tmp/simlink-bench"))
     parser.add_argument("--no-baseline", action="store_true")
+    parser.add_argument("--temp-dir", type=Path, default=None, help="DuckDB spill folder for link (default: the system's)")
+    parser.add_argument("--append", action="store_true",
+                        help="keep the rows of other sizes already in results/link_bench.json (sizes run separately)")
     parser.add_argument("--child", nargs=2, metavar=("KIND", "FOLDER"))
+    parser.add_argument("--render", action="store_true", help="only rewrite the .md (and slopes) from results/link_bench.json")
     args = parser.parse_args()
+    if args.render:
+        sys.path.insert(0, str(HERE))
+        saved = json.loads((HERE / "results" / "link_bench.json").read_text())
+        write_results(saved["rows"], saved["threads"], saved["memory_limit"])
+        return
     if args.child:
-        child(args.child[0], args.child[1], args.threads, args.memory_limit)
+        child(args.child[0], args.child[1], args.threads, args.memory_limit, str(args.temp_dir) if args.temp_dir else None)
         return
     sys.path.insert(0, str(HERE))
     import linkeval
@@ -104,7 +117,7 @@ def main() -> None:
         linkeval.prepare(folder, people, 1, "medium")
         prepared = time.perf_counter() - started
         row = {"contacts_target": contacts, "people": people, "prepare_seconds": prepared,
-               "encoded": run_child("encoded", folder, args.threads, args.memory_limit)}
+               "encoded": run_child("encoded", folder, args.threads, args.memory_limit, args.temp_dir)}
         if not args.no_baseline:
             row["cleartext"] = run_child("cleartext", folder, args.threads, args.memory_limit)
         rows.append(row)
@@ -119,35 +132,53 @@ def main() -> None:
             line += (f" | cleartext {sum(c['seconds'].values()):.1f} s, peak RSS {c['peak_rss_mb']:,.0f} MB, "
                      f"F1 {c['sweep']['0.95']['f1']:.4f}")
         print(line, flush=True)
+    out = HERE / "results"
+    if args.append and (out / "link_bench.json").exists():
+        done = {r["contacts_target"] for r in rows}
+        rows += [r for r in json.loads((out / "link_bench.json").read_text())["rows"] if r["contacts_target"] not in done]
+        rows.sort(key=lambda r: r["contacts_target"])
+    write_results(rows, args.threads, args.memory_limit)
+
+
+def write_results(rows: list[dict], threads: int, memory_limit: str) -> None:
+    """results/link_bench.json and .md from the rows (``--render`` redoes only this)."""
+    import linkeval
+
+    out = HERE / "results"
     slopes = fitted_slopes(rows)
     print(f"slopes against contacts (log-log): {slopes}")
-    out = HERE / "results"
     out.mkdir(exist_ok=True)
-    (out / "link_bench.json").write_text(json.dumps({"threads": args.threads, "memory_limit": args.memory_limit,
+    (out / "link_bench.json").write_text(json.dumps({"threads": threads, "memory_limit": memory_limit,
                                                      "rows": rows, "slopes": slopes}, indent=1, default=str))
-    lines = ["# simlink link: speed and memory (medium errors, threads %d, DuckDB memory_limit %s)" % (args.threads, args.memory_limit), "",
-             "| contacts | distinct encodings | pairs compared | load | train | block | predict | cluster | write | total s | comparisons/s | peak RSS MB | F1 | B-cubed F1 | load avg | cleartext total s | cleartext RSS MB | cleartext F1 | encoded/cleartext time |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    lines = ["# simlink link: speed and memory (medium errors, threads %d, DuckDB memory_limit %s)" % (threads, memory_limit), "",
+             "Peak RSS: the whole benchmark child (link, then reading the output and scoring it with pandas); "
+             "link RSS: the same child's peak when link_files returned (not recorded for runs before it was added).", "",
+             "| contacts | distinct encodings | pairs compared | load | train | block | predict | cluster | write | total s | comparisons/s | link RSS MB | peak RSS MB | F1 | B-cubed F1 | load avg before / after | cleartext total s | cleartext RSS MB | cleartext F1 | encoded/cleartext time |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for row in rows:
         e, s = row["encoded"], row["encoded"]["seconds"]
         total = sum(s.values())
         c = row.get("cleartext")
         ctotal = sum(c["seconds"].values()) if c else float("nan")
+        link_rss = f"{e['link_peak_rss_mb']:,.0f}" if "link_peak_rss_mb" in e else "–"
         lines.append(
             f"| {e['events']:,} | {e['counts']['distinct_encodings']:,} | {e['counts']['blocked_pairs']:,} | "
             + " | ".join(f"{s.get(k, 0):.1f}" for k in ("load", "train", "block", "predict", "cluster", "write"))
-            + f" | {total:.1f} | {e['counts']['blocked_pairs'] / (s.get('predict') or 1e-9):,.0f} | {e['peak_rss_mb']:,.0f} | "
-            f"{e['quality']['f1']:.4f} | {e['quality']['bcubed_f1']:.4f} | {e['load_before']:.1f} | {ctotal:.1f} | {c['peak_rss_mb'] if c else float('nan'):,.0f} | "
+            + f" | {total:.1f} | {e['counts']['blocked_pairs'] / (s.get('predict') or 1e-9):,.0f} | {link_rss} | {e['peak_rss_mb']:,.0f} | "
+            f"{e['quality']['f1']:.4f} | {e['quality']['bcubed_f1']:.4f} | {e['load_before']:.1f} / {e['load_after']:.1f} | {ctotal:.1f} | "
+            f"{c['peak_rss_mb'] if c else float('nan'):,.0f} | "
             f"{c['sweep']['0.95']['f1'] if c else float('nan'):.4f} | {total / ctotal if c else float('nan'):.2f} |")
-    lines += ["", "Slopes against contacts (log-log least squares): "
+    lines += ["", "Slopes against contacts, 100k contacts and more (log-log least squares): "
               + ", ".join(f"{k} {v:.2f}" for k, v in slopes.items())]
     linkeval.write_markdown(out / "link_bench.md", lines)
 
 
 def fitted_slopes(rows: list[dict]) -> dict[str, float]:
-    """Exponents b of y ~ contacts^b for blocked pairs and link seconds (needs two sizes)."""
+    """Exponents b of y ~ contacts^b for blocked pairs, link seconds and peak RSS, over the
+    sizes of 100k contacts and more (a smaller reference size is reported, not fitted)."""
     import numpy as np
 
+    rows = [r for r in rows if r["contacts_target"] >= 100_000]
     if len(rows) < 2:
         return {}
     x = np.log([r["encoded"]["events"] for r in rows])

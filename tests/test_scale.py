@@ -121,3 +121,36 @@ def test_no_cap_leaves_tokens_and_a_tiny_cap_is_refused():
     pd.testing.assert_frame_equal(con.execute("SELECT * FROM enc ORDER BY enc_id").df(), before)
     with pytest.raises(ValueError):
         cap_blocks(con, "enc", cap=1)
+
+
+def test_cap_leaves_the_scopes_of_the_name_copies_alone(tmp_path):
+    """A capped date-of-birth block must not stop names from being compared inside it: the
+    comparisons read ``sc__`` copies of the scope tokens, which the cap never rewrites."""
+    from simlink.agency.encode import encode_file
+    from simlink.agency.keys import generate_key_file, read_key_file
+    from simlink.link.load import check_inputs, load, scope_column, scope_keys
+    from simlink.link.settings import comparisons
+    from simlink.schema import load_schema
+    from simlink.synth import AGENCIES, SynthConfig, write_synth
+
+    write_synth(SynthConfig(people=300, seed=5, errors="medium"), tmp_path)
+    secret, schema = read_key_file(generate_key_file(tmp_path / "key.hex")), load_schema(None)
+    paths = []
+    for agency in AGENCIES:
+        encode_file(tmp_path / f"{agency}.csv", tmp_path / f"{agency}.parquet", secret=secret, agency=agency,
+                    schema=schema)
+        paths.append(tmp_path / f"{agency}.parquet")
+    scopes = scope_keys(schema)
+    assert "dob" in scopes and "postcode" in scopes
+    con = duckdb.connect()
+    load(con, check_inputs(paths))
+    original = con.execute("SELECT * FROM link_encodings ORDER BY enc_id").df()
+    stats = cap_blocks(con, "link_encodings", cap=2)
+    capped = con.execute("SELECT * FROM link_encodings ORDER BY enc_id").df()
+    assert stats.oversized_values["blk__dob"] > 0
+    assert not capped["blk__dob"].equals(original["blk__dob"])  # the rule's token was refined ...
+    for key in scopes:  # ... the scope copies are the agency's tokens, untouched
+        pd.testing.assert_series_equal(capped[scope_column(key)], original[f"blk__{key}"], check_names=False)
+    sql = str([c.get_comparison("duckdb").as_dict() for c in comparisons(schema)])
+    assert "sc__dob" in sql and "sc__postcode" in sql
+    assert "blk__dob" not in sql and "blk__postcode" not in sql

@@ -12,15 +12,18 @@ are at most ``cap/2`` per encoding per rule.
 
 At the linkage unit the only finer keys are the other rules' tokens, and a pair equal on
 (X AND Y) is already a candidate of rule Y unless Y's own block was over the cap too; so the
-fallback keeps pairs only inside blocks that are oversized on both tokens. Measured at 1M
-contacts (benchmarks/blocking_caps.py): identical to dropping the token at cap 200,
-contact-pair completeness 0.9870 against 0.9845 at cap 50. A finer key that adds more has
-to be made where the identifiers are, as an agency-side token that is not itself a rule.
+fallback keeps pairs only inside blocks that are oversized on both tokens. A finer key that
+adds more has to be made where the identifiers are, as another rule (a compound with sex,
+say): measured on format 2 (benchmarks/blocking_caps.py, docs/linkage.md), such fallbacks
+move the pairs/completeness frontier only a little, and a fixed cap keeps the pairs per
+encoding bounded while completeness falls as more blocks pass it (at cap 100: 0.9936 at 1M
+contacts, 0.9882 at 3M).
 
 Only token frequencies are used (no data value exists here), the columns keep their names
 and rule ``l.blk__x = r.blk__x`` is unchanged, so a saved model, the DuckDB and the Spark
-backends all block on the capped tokens without knowing about the cap. A finer value
-cannot meet an ordinary one by accident except through a 64-bit hash collision.
+backends all block on the capped tokens without knowing about the cap. Comparisons that are
+scoped by a token read its uncapped ``sc__`` copy (simlink/link/load.py), never ``blk__``.
+A finer value cannot meet an ordinary one by accident except through a 64-bit hash collision.
 """
 
 from __future__ import annotations

@@ -31,6 +31,23 @@ def hash_column(field_name: str) -> str:
     return f"fh__{field_name}"
 
 
+def scope_column(key_name: str) -> str:
+    """Working copy of a blocking token that scopes copies of a field (``salt_by``).
+
+    Two records' copies are comparable when these are equal. The block-size cap rewrites
+    ``blk__<key>`` in oversized blocks (simlink/link/block_caps.py); the scope must stay the
+    agency's token, or two records with the same date of birth in a big block could no
+    longer compare their names.
+    """
+    return f"sc__{key_name}"
+
+
+def scope_keys(schema: Schema) -> list[str]:
+    """Blocking keys that scope some field's copies, in schema order."""
+    used = {c.scope for c in schema.copies if c.scope}
+    return [b.name for b in schema.blocking if b.name in used]
+
+
 @dataclass
 class LinkInputs:
     """Validated encoded files: their manifests and the one schema they share."""
@@ -120,6 +137,7 @@ def load(con: duckdb.DuckDBPyConnection, inputs: LinkInputs) -> LoadStats:
     from simlink.link.settings import equality_column, whole_value_keys
 
     equalities = "".join(f", {block_column(k.name)} AS {equality_column(k.name)}" for k in whole_value_keys(schema))
+    equalities += "".join(f", {block_column(k)} AS {scope_column(k)}" for k in scope_keys(schema))
     if not field_hashes:
         field_hashes = "NULL AS fh__none"
     con.execute(f"""
@@ -141,7 +159,8 @@ def load_encodings(paths: list[str | Path], con: duckdb.DuckDBPyConnection | Non
     Creates ``link_encodings`` in ``con`` (a new in-memory database if None): one row per
     distinct encoding, with ``enc_id`` (Splink's unique id), per field ``<field>__w<i>``
     (filter as 64-bit words), ``<field>__pop`` (popcount) and ``fh__<field>`` (filter hash),
-    and per blocking key ``blk__<name>``. The temporary ``link_events`` maps each event
+    and per blocking key ``blk__<name>`` (plus ``eq__<name>`` / ``sc__<name>`` copies of the
+    whole-value and scope tokens the comparisons read). The temporary ``link_events`` maps each event
     (agency, record_id, service, contact_date) to its ``enc_id``. The files are checked as
     ``simlink link`` checks them (same schema, same key, one file per agency).
     """

@@ -222,8 +222,8 @@ def _scoped_u(linker, schema: Schema, fields: list[str], options: TrainOptions,
     """Format 2: u of the comparisons compared only inside scopes, and (``options.scoped_m``)
     m of every comparison, by EM inside the scopes (see :mod:`simlink.link.scoped_u`).
     Returns whether m was set (then Splink's EM passes are not run)."""
-    from simlink.agency.encode import block_column
     from simlink.link import scoped_u
+    from simlink.link.load import scope_column
 
     creators = link_settings.comparisons(schema, fields)
     conditional = [c.create_output_column_name() for c in creators if link_settings.is_conditional(c)]
@@ -233,7 +233,7 @@ def _scoped_u(linker, schema: Schema, fields: list[str], options: TrainOptions,
     names = {f.name: ("names" if link_settings.name_pair(schema, fields) and f.normaliser == "person_name"
                       else f.name) for f in schema.fields}
     scope_keys = sorted({c.scope for f in schema.fields if f.name in fields for c in f.copies if c.scope})
-    scopes = {block_column(k): {names[p.split(":")[0]] for p in schema.blocking_key(k).parts} for k in scope_keys}
+    scopes = {scope_column(k): {names[p.split(":")[0]] for p in schema.blocking_key(k).parts} for k in scope_keys}
     found = scoped_u.estimate(con, comparisons, conditional, scopes, link_settings.prior_rules(schema, fields),
                               max_pairs=int(options.u_max_pairs), seed=options.seed,
                               events="link_events" if options.scoped_m else None)

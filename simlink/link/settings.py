@@ -20,7 +20,7 @@ from splink import block_on
 
 from simlink.agency.encode import block_column
 from simlink.link.comparisons import DiceAtThresholds, NamesComparison, ScopedCopy, ScopedDice
-from simlink.link.load import hash_column
+from simlink.link.load import hash_column, scope_column
 from simlink.schema import IDENTIFIER_NORMALISERS, IDENTITY_DERIVATIONS, FieldSpec, Schema
 
 UNIQUE_ID = "enc_id"
@@ -63,7 +63,7 @@ def equality_column(key_name: str) -> str:
     """Working copy of a whole-value token, used where the token *proves* values equal.
 
     Splink leaves a comparison out of an EM pass when the pass blocks on a column the
-    comparison reads. Scope conditions read ``blk__<key>``; equality proofs and the EM passes
+    comparison reads. Scope conditions read ``sc__<key>``; equality proofs and the EM passes
     read this copy, so an EM pass on the date of birth skips the date-of-birth comparison
     but still trains the names compared inside that scope.
     """
@@ -91,7 +91,7 @@ def exact_tokens(schema: Schema, field_name: str) -> list[str]:
 
 def field_comparison(f: FieldSpec, *, term_frequencies: bool = True, schema: Schema | None = None):
     if is_scoped(f):
-        copies = [ScopedCopy(c.prefix, c.words, block_column(c.scope) if c.scope else None) for c in f.copies]
+        copies = [ScopedCopy(c.prefix, c.words, scope_column(c.scope) if c.scope else None) for c in f.copies]
         thresholds = MINHASH_THRESHOLDS if f.encoding == "minhash" else THRESHOLDS.get(f.tokens.kind, (0.8,))
         return ScopedDice(f.name, copies, thresholds,
                           exact_tokens=exact_tokens(schema, f.name) if schema is not None else (),
@@ -189,7 +189,7 @@ def comparisons(schema: Schema, fields: list[str] | None = None, *, term_frequen
         if pair and f is pair[0]:
             full = [k for k in whole_value_keys(schema)
                     if sorted(p.split(":")[0] for p in k.parts) == sorted([pair[0].name, pair[1].name])]
-            copies = [[ScopedCopy(c.prefix, c.words, block_column(c.scope) if c.scope else None) for c in g.copies]
+            copies = [[ScopedCopy(c.prefix, c.words, scope_column(c.scope) if c.scope else None) for c in g.copies]
                       for g in pair]
             out.append(NamesComparison(copies[0], copies[1],
                                        full_name_column=equality_column(full[0].name) if full else None,
