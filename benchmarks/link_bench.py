@@ -37,7 +37,9 @@ def _child_encoded(folder: str, threads: int, memory_limit: str, temp_dir: str |
     result = link_files(encoded, Path(folder) / "bench.duckdb", overwrite=True, charts=False,
                         threads=threads, memory_limit=memory_limit, temp_dir=temp_dir)
     wall = time.perf_counter() - started
-    link_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # before the evaluation's pandas
+    from rss import peak_rss_mb
+
+    link_rss = peak_rss_mb()  # before the evaluation's pandas; this process's own peak
     import duckdb
 
     with duckdb.connect(str(Path(folder) / "bench.duckdb"), read_only=True) as con:
