@@ -83,7 +83,8 @@ def main() -> None:
         started = time.perf_counter()
         result = link_files([args.folder / f"{a}.parquet" for a in linkeval.AGENCIES], args.folder / "rules.duckdb",
                             overwrite=True, charts=False, keep_probability=0.01, _keep_working=keep, threads=2)
-        model = json.loads(Path(result.model_file).read_text())["splink"]
+        model = json.loads(Path(result.model_file).read_text())
+        model = model.get("splink", model)  # the model file is plain Splink settings since 0.2
         meta = {"events": result.events, "distinct_encodings": result.distinct_encodings,
                 "blocked_pairs": result.counts["blocked_pairs"], "link_seconds": time.perf_counter() - started,
                 "prior": model["probability_two_random_records_match"]}
