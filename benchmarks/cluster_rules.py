@@ -109,7 +109,7 @@ def main() -> None:
     for k in (11, 14, 17):
         cut = math.log2(candidates / n) + k
         rules[f"evidence >= log2(C/N) + {k} (>= {cut:.1f} bits)"] = cc(scored[scored.evidence >= cut])
-    for k in (2, 3, 4, 5, 6, 8):
+    for k in (1, 1.5, 2, 2.5, 3, 3.5, 4, 5, 6, 8):
         cut = math.log2(candidates / n) + k
         p = 1 / (1 + 2 ** -cut)
         rules[f"weight >= log2(C/N) + {k} (p >= {p:.5f})"] = cc(scored[scored.match_weight >= cut])
