@@ -175,12 +175,12 @@ def write_results(rows: list[dict], threads: int, memory_limit: str) -> None:
     linkeval.write_markdown(out / "link_bench.md", lines)
 
 
-def fitted_slopes(rows: list[dict]) -> dict[str, float]:
+def fitted_slopes(rows: list[dict], min_contacts: int = 100_000) -> dict[str, float]:
     """Exponents b of y ~ contacts^b for blocked pairs, link seconds and peak RSS, over the
-    sizes of 100k contacts and more (a smaller reference size is reported, not fitted)."""
+    sizes of ``min_contacts`` and more (a smaller reference size is reported, not fitted)."""
     import numpy as np
 
-    rows = [r for r in rows if r["contacts_target"] >= 100_000]
+    rows = [r for r in rows if r.get("contacts_target", r["encoded"]["events"]) >= min_contacts]
     if len(rows) < 2:
         return {}
     x = np.log([r["encoded"]["events"] for r in rows])

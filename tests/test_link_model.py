@@ -128,4 +128,4 @@ def test_febrl_with_extra_fields_links_better_than_without(tmp_path: Path) -> No
             encoded.append(out)
         link_files(encoded, tmp_path / f"{label}.duckdb", charts=False)
         f1[label] = evaluate_files(tmp_path / f"{label}.duckdb", truth_path).pair_f1
-    assert f1["extra"] > 0.98 and f1["extra"] > f1["plain"] + 0.03, f1
+    assert f1["extra"] > 0.99 and f1["extra"] > f1["plain"] + 0.01, f1  # plain 0.97 at the 1.5-bit margin

@@ -15,7 +15,7 @@ from simlink.cli.options import output_option
                required=True)
 @click.option("--threshold", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=None,
               help="Link pairs at or above this match probability (e.g. 0.999). Default: match weight >= "
-                   "log2(candidate pairs per encoding) + 3.5, a cut that tightens as the candidates grow.")
+                   "log2(candidate pairs per encoding) + 1.5, a cut that tightens as the candidates grow.")
 @click.option("--model", "model_path", type=click.Path(dir_okay=False, path_type=Path),
               help="Reuse a model file from an earlier run (OUTPUT.model.json) instead of training.")
 @click.option("--overwrite", is_flag=True, help="Replace OUTPUT if it exists.")

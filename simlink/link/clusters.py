@@ -5,13 +5,16 @@ as an Arrow table first, so the same pairs give the same persons whichever engin
 them.
 
 The rule (measured in benchmarks/cluster_rules.py, docs/linkage.md): a pair is linked when
-its match weight (posterior log2 odds, prior included) reaches ``log2(C / N) + 3.5`` bits, with
+its match weight (posterior log2 odds, prior included) reaches ``log2(C / N) + 1.5`` bits, with
 ``C`` the candidate pairs and ``N`` the distinct encodings. A pair kept there is false with
-probability at most ``N/C * 2^-3.5``, so the false links expected among all candidates stay
-below ``N/11`` however the candidates grow. A fixed match-probability threshold lets them grow
-with the candidates and chains distinct people together (pairwise F1 0.9867 at 20k people,
-0.9537 at 1M contacts at 0.95; this rule: 0.9852 and 0.9789; a margin of 4 gave 0.9851 and
-0.9797 but cost the one-file police dedupe of tests/test_link.py 0.05 of F1, a cliff at 5 bits). Persons are the connected
+probability at most ``N/C * 2^-1.5``, so the false links expected among all candidates stay
+below ``N/2.8`` however the candidates grow (the bound is loose: measured precision 0.998 at 1M
+contacts). A fixed match-probability threshold lets them grow with the candidates and chains
+distinct people together. Format 2 (scoped EM model), pairwise F1 at margins 1.5 / 3.5:
+synth 20k medium 0.9945 / 0.9940, high 0.9788 / 0.9752, 1M contacts 0.9927 / 0.9915, and
+FEBRL4/FEBRL3 0.954 / 0.929 and 0.958 / 0.909 (the margin 3.5 had been chosen on format 1,
+where a margin of 4 cost the one-file police dedupe of tests/test_link.py 0.05 of F1).
+Persons are the connected
 components of the linked pairs (label propagation with pointer jumping, a few passes);
 dropping weak bridges of components on top was measured and did not help.
 """
@@ -24,7 +27,7 @@ from dataclasses import dataclass
 import duckdb
 
 # Bits of match weight over log2(candidate pairs per encoding): benchmarks/cluster_rules.py.
-DEFAULT_MARGIN = 3.5
+DEFAULT_MARGIN = 1.5
 MAX_PASSES = 200
 
 
