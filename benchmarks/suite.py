@@ -52,7 +52,7 @@ MODES: dict[str, dict] = {
              "peers": {"data": ALL_DATA, "thresholds": [0.75, 0.8, 0.85, 0.9], "headline": 0.8},
              "speed": {"contacts": [100_000, 300_000, 1_000_000], "threads": 2, "memory_limit": "5GB",
                        "cleartext": True},
-             "privacy": {"candidates": ["default", "v1_unhardened", "v2_bloom_names", "v2_wide"], "people": 20_000,
+             "privacy": {"candidates": ["default", "v1_unhardened", "v2_bloom_names", "v2_wide", "v2_partial_name_keys"], "people": 20_000,
                          "keys": 3, "seed": 21, "list_seed": 22},
              "counts": {"events": [1_000_000, 3_000_000]}},
     "smoke": {"quality": {"data": ["synth-medium"], "people": 300, "seed": 7, "cleartext": True},
