@@ -45,6 +45,7 @@ def privacy(people: int, suffix: str) -> dict | None:
 
 def quality() -> dict:
     found: dict = {}
+    # Later files win: names sort in the order the runs were made (…, _model, _v03 = simlink 0.3).
     for path in sorted(RESULTS.glob("encoding_quality*.json")):
         for data, row in json.loads(path.read_text())["data"].items():
             clear = row.get("cleartext", {}).get("sweep", {}).get("0.95", {}).get("f1")
