@@ -61,7 +61,10 @@ def child(kind: str, folder: Path, threads: int, memory_limit: str) -> None:
         runs = [_run(folder, "spark", "spark", threads, memory_limit),
                 _run(folder, "spark_reuse", "spark", threads, memory_limit,
                      model=folder / "duckdb.duckdb.model.json")]
-    usage = {"peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from rss import peak_rss_mb  # this process's own peak (ru_maxrss carries the parent's)
+
+    usage = {"peak_rss_mb": peak_rss_mb(),
              "peak_rss_children_mb": max(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024,
                                          _jvm_peak_rss_mb())}
     print("RESULT " + json.dumps({"runs": runs, **usage}, default=str))
