@@ -28,6 +28,7 @@ sys.path.insert(0, str(ROOT))
 
 from simlink.audit.run import audit_corpus  # noqa: E402
 from simlink.audit.synthetic import encode_world, reference_from_world  # noqa: E402
+from simlink.audit.verdict import BAR_POINTS  # noqa: E402
 from simlink.schema import load_schema  # noqa: E402
 from simlink.synth import SynthConfig, write_synth  # noqa: E402
 
@@ -76,10 +77,10 @@ def markdown(args, rows: list[dict], load: str, schema_name: str) -> str:
                 cell = row.get(f"{f}|{s}")
                 if not cell:
                     continue
-                ok = "holds" if cell["rate"] <= cell["bar_blind"] + 0.01 else "FAILS"
+                ok = "holds" if cell["rate"] <= cell["bar_blind"] + BAR_POINTS else "FAILS"
                 lines.append(f"| {row['key']} | {f} [{s}] | {cell['records']:,} | {cell['strongest']} | "
                              f"{cell['rate']:.2%} | {cell['blind']:.2%} | {cell['blind_by_year']:.2%} | "
-                             f"{cell['random']:.2%} | {cell['bar_blind'] + 0.01:.2%} | {ok} |")
+                             f"{cell['random']:.2%} | {cell['bar_blind'] + BAR_POINTS:.2%} | {ok} |")
     lines += ["", "Every attack's rate (mean over keys, all records):", ""]
     attacks = sorted({a for row in rows for f in FIELDS for a in row.get(f"{f}|all", {}).get("attacks", {})})
     lines.append("| field | " + " | ".join(attacks) + " |")

@@ -7,6 +7,8 @@ import json
 import sys
 from pathlib import Path
 
+from simlink.audit.verdict import BAR_POINTS
+
 LINK_PHASES = ("load", "train", "block", "predict", "cluster", "write")
 CELLS = [(f, s) for f in ("given_name", "family_name") for s in ("all", "5+ contacts")]
 
@@ -132,7 +134,7 @@ def privacy_lines(results: dict) -> list[str]:
                 cell = row.get(f"{field}|{subset}")
                 if not cell:
                     continue
-                bar = cell["bar_blind"] + 0.01
+                bar = cell["bar_blind"] + BAR_POINTS
                 lines.append(f"| {name} | {row['key']} | {field} [{subset}] | {cell['records']:,} | "
                              f"{cell['strongest']} | {cell['rate']:.2%} | {cell['blind']:.2%} | "
                              f"{cell['blind_by_year']:.2%} | {cell['random']:.2%} | {bar:.2%} | "

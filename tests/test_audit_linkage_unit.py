@@ -249,7 +249,7 @@ def chain_world(tmp_path_factory):
 
 def _token_chain_rate(folder, reference, schema, field_name):
     from simlink.audit.linkage_unit import Attacker
-    from simlink.audit.run import list_guess
+    from simlink.audit.verdict import list_guess
     from simlink.audit.verdict import baselines, correct
 
     corpus, truth, persons = encode_world(folder, schema, KEYS["agency"])

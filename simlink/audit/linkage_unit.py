@@ -152,7 +152,7 @@ class Attacker:
         out = []
         normaliser = self.corpus.schema.field(field_name).normaliser
         for chain in chains(self.corpus.schema, self.corpus.block_names(), field_name):
-            for _, guesses, detail in chain_guesses(self.corpus, chain, self.persons, self.year, self.reference,
+            for guesses, detail in chain_guesses(self.corpus, chain, self.persons, self.year, self.reference,
                                                      normaliser):
                 out.append(Guesses("token_chain", field_name, guesses, detail))
         return out

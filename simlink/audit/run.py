@@ -7,12 +7,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from simlink.audit.align import AlignOptions, group_list
+from simlink.audit.align import AlignOptions
 from simlink.audit.encoded import Corpus, read_corpus
 from simlink.audit.linkage_unit import Attacker
 from simlink.audit.reference import Reference
 from simlink.audit.truth import Truth, proxy_persons, read_persons, read_truth_inputs
-from simlink.audit.verdict import MIN_RECORDS, MIN_SUBSET, Subsets, Verdict, baselines, census, correct
+from simlink.audit.verdict import MIN_RECORDS, MIN_SUBSET, Subsets, Verdict, baselines, census, correct, list_guess
 
 
 def audit_corpus(corpus: Corpus, reference: Reference, truth: Truth | None, *, persons: np.ndarray | None = None,
@@ -127,13 +127,6 @@ def audit_paths(paths: list[str | Path], reference: Reference, truth_inputs: lis
     verdict.structure["single_file_reports"] = reports
     verdict.preamble = lines
     return verdict
-
-
-def list_guess(reference: Reference, field_name: str, year: np.ndarray) -> np.ndarray:
-    """Per record the list's commonest name for its birth year (mixed with the national list,
-    as the alignment does; the national list where the year is unknown)."""
-    tops = {int(y): next(iter(group_list(reference, field_name, int(y), 0.5, 50)), None) for y in np.unique(year)}
-    return np.array([tops[int(y)] for y in year], dtype=object)
 
 
 def clustered_se(right: np.ndarray, persons: np.ndarray) -> float:

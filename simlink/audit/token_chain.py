@@ -83,12 +83,11 @@ def chain_classes(corpus: Corpus, chain: KeyChain) -> np.ndarray:
     return np.where(has, components(corpus.rows, tokens), -1)
 
 
-def _code_table(reference: Reference, field_name: str, derivation: str, normaliser: str) -> pd.DataFrame:
-    """The list's names with their code and share (national list)."""
-    national = reference.names(field_name)
-    names = list(national)
+def _coded(listed: dict[str, float], derivation: str, normaliser: str) -> pd.DataFrame:
+    """A list's names with their code and share (names without a code dropped)."""
+    names = list(listed)
     codes = derive_array(normaliser, derivation, pa.array(names, pa.string())).to_pylist()
-    return pd.DataFrame({"name": names, "code": codes, "share": [national[n] for n in names]}).dropna(subset=["code"])
+    return pd.DataFrame({"name": names, "code": codes, "share": [listed[n] for n in names]}).dropna(subset=["code"])
 
 
 def _name_by_code(reference: Reference, field_name: str, derivation: str, normaliser: str,
@@ -97,26 +96,24 @@ def _name_by_code(reference: Reference, field_name: str, derivation: str, normal
     out: dict[int, dict[str, str]] = {}
     for year in [-1, *sorted({int(y) for y in years if y >= 0})]:
         listed = reference.names_in_year(field_name, year) if year >= 0 else reference.names(field_name)
-        names = list(listed)[:3000]
-        if not names:
+        if not listed:
             continue
-        codes = derive_array(normaliser, derivation, pa.array(names, pa.string())).to_pylist()
-        table = pd.DataFrame({"name": names, "code": codes, "share": [listed[n] for n in names]}).dropna()
+        table = _coded(dict(list(listed.items())[:3000]), derivation, normaliser)
         top = table.sort_values("share", ascending=False).drop_duplicates("code")
         out[year] = dict(zip(top["code"], top["name"]))
     return out
 
 
 def chain_guesses(corpus: Corpus, chain: KeyChain, persons: np.ndarray, year: np.ndarray,
-                  reference: Reference, normaliser: str) -> list[tuple[int, np.ndarray, dict]]:
-    """One guess array per replica count: (replicas, per-record name or None, detail)."""
+                  reference: Reference, normaliser: str) -> list[tuple[np.ndarray, dict]]:
+    """One guess array per replica count: (per-record name or None, detail with the count)."""
     labels = chain_classes(corpus, chain)
     has = labels >= 0
     if not has.any():
         return []
     frame = pd.DataFrame({"label": labels[has], "person": np.where(persons[has] >= 0, persons[has], -1 - np.arange(has.sum()))})
     size = frame.groupby("label")["person"].nunique().sort_values(ascending=False, kind="stable")
-    codes = _code_table(reference, chain.field, chain.derivation, normaliser)
+    codes = _coded(reference.names(chain.field), chain.derivation, normaliser)
     code_rank = codes.groupby("code")["share"].sum().sort_values(ascending=False).index[:MAX_CODES].tolist()
     named = _name_by_code(reference, chain.field, chain.derivation, normaliser, year[has])
     detail = {"keys": list(chain.keys), "derivation": chain.derivation,
@@ -135,5 +132,5 @@ def chain_guesses(corpus: Corpus, chain: KeyChain, persons: np.ndarray, year: np
             sel = (record_year == y) & pd.notna(record_code)
             picked[sel] = [table.get(c) for c in record_code[sel]]
         guesses[np.flatnonzero(has)] = picked
-        out.append((replicas, guesses, {**detail, "replicas": replicas}))
+        out.append((guesses, {**detail, "replicas": replicas}))
     return out

@@ -40,6 +40,16 @@ def correct(guesses: np.ndarray, truth: np.ndarray) -> np.ndarray:
     return np.asarray(right, dtype=bool) & pd.notna(truth) & pd.notna(guesses)
 
 
+def list_guess(reference: Reference, field_name: str, year: np.ndarray) -> np.ndarray:
+    """Per record the list's commonest name for its birth year, mixed with the national list as
+    the alignment does (the national list where the year is unknown): the blind guess of an
+    attacker who knows birth years, and what every attack falls back to."""
+    from simlink.audit.align import group_list
+
+    tops = {int(y): next(iter(group_list(reference, field_name, int(y), 0.5, 50)), None) for y in np.unique(year)}
+    return np.array([tops[int(y)] for y in year], dtype=object)
+
+
 def baselines(truth: np.ndarray, year: np.ndarray, reference: Reference, field_name: str,
               mask: np.ndarray) -> dict[str, float]:
     """What the list alone gets: commonest name, commonest name of the year, random draw."""
@@ -51,10 +61,7 @@ def baselines(truth: np.ndarray, year: np.ndarray, reference: Reference, field_n
     tops = {int(yr): next(iter(reference.names_in_year(field_name, int(yr))), None) for yr in np.unique(y)}
     by_year = np.array([tops.get(int(v)) for v in y], dtype=object)
     blind_year = float(correct(by_year, t).sum()) / n
-    from simlink.audit.align import group_list
-
-    mixed_tops = {int(yr): next(iter(group_list(reference, field_name, int(yr), 0.5, 50)), None) for yr in np.unique(y)}
-    blind_mixed = float(correct(np.array([mixed_tops.get(int(v)) for v in y], dtype=object), t).sum()) / n
+    blind_mixed = float(correct(list_guess(reference, field_name, y), t).sum()) / n
     shares = pd.Series(t[pd.notna(t)]).value_counts() / n
     random = float(sum(national.get(name, 0.0) * share for name, share in shares.items()))
     return {"blind": blind, "blind_by_year": blind_year, "blind_mixed": blind_mixed, "random": random}
