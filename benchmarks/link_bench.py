@@ -22,11 +22,14 @@ import sys
 import time
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from simlink.link.block_caps import DEFAULT_CAP  # noqa: E402
+
 HERE = Path(__file__).resolve().parent
 CONTACTS_PER_PERSON = 3.03  # simlink synth default contact model (measured: 3,035,474 / 1,000,000)
 
 
-def _child_encoded(folder: str, threads: int, memory_limit: str, temp_dir: str | None) -> dict:
+def _child_encoded(folder: str, threads: int, memory_limit: str, temp_dir: str | None, block_cap: int) -> dict:
     import pandas as pd
 
     import linkeval
@@ -35,7 +38,7 @@ def _child_encoded(folder: str, threads: int, memory_limit: str, temp_dir: str |
     encoded = [Path(folder) / f"{a}.parquet" for a in linkeval.AGENCIES]
     started = time.perf_counter()
     result = link_files(encoded, Path(folder) / "bench.duckdb", overwrite=True, charts=False,
-                        threads=threads, memory_limit=memory_limit, temp_dir=temp_dir)
+                        threads=threads, memory_limit=memory_limit, temp_dir=temp_dir, block_cap=block_cap or None)
     wall = time.perf_counter() - started
     from rss import peak_rss_mb
 
@@ -66,9 +69,9 @@ def _child_cleartext(folder: str, threads: int) -> dict:
     return out
 
 
-def child(kind: str, folder: str, threads: int, memory_limit: str, temp_dir: str | None) -> None:
+def child(kind: str, folder: str, threads: int, memory_limit: str, temp_dir: str | None, block_cap: int) -> None:
     sys.path.insert(0, str(HERE))
-    out = (_child_encoded(folder, threads, memory_limit, temp_dir) if kind == "encoded"
+    out = (_child_encoded(folder, threads, memory_limit, temp_dir, block_cap) if kind == "encoded"
            else _child_cleartext(folder, threads))
     from rss import peak_rss_mb  # this process's own peak, not its parent's (benchmarks/rss.py)
 
@@ -76,11 +79,13 @@ def child(kind: str, folder: str, threads: int, memory_limit: str, temp_dir: str
     print("RESULT " + json.dumps(out, default=str))
 
 
-def run_child(kind: str, folder: Path, threads: int, memory_limit: str, temp_dir: Path | None = None) -> dict:
+def run_child(kind: str, folder: Path, threads: int, memory_limit: str, temp_dir: Path | None = None,
+              block_cap: int = DEFAULT_CAP) -> dict:
     load_before = os.getloadavg()[0]
     extra = ["--temp-dir", str(temp_dir)] if temp_dir else []
     proc = subprocess.run([sys.executable, __file__, "--child", kind, str(folder), "--threads", str(threads),
-                           "--memory-limit", memory_limit, *extra], capture_output=True, text=True)
+                           "--memory-limit", memory_limit, "--block-cap", str(block_cap), *extra],
+                          capture_output=True, text=True)
     for line in proc.stdout.splitlines():
         if line.startswith("RESULT "):
             return json.loads(line[7:]) | {"load_before": load_before, "load_after": os.getloadavg()[0]}
@@ -98,15 +103,18 @@ def main() -> None:
     parser.add_argument("--append", action="store_true",
                         help="keep the rows of other sizes already in results/link_bench.json (sizes run separately)")
     parser.add_argument("--child", nargs=2, metavar=("KIND", "FOLDER"))
+    parser.add_argument("--block-cap", type=int, default=DEFAULT_CAP, help="link's block-size cap (0: none)")
+    parser.add_argument("--tag", default="", help="write results/link_bench_<tag>.json/.md instead of link_bench.*")
     parser.add_argument("--render", action="store_true", help="only rewrite the .md (and slopes) from results/link_bench.json")
     args = parser.parse_args()
     if args.render:
         sys.path.insert(0, str(HERE))
-        saved = json.loads((HERE / "results" / "link_bench.json").read_text())
-        write_results(saved["rows"], saved["threads"], saved["memory_limit"])
+        saved = json.loads((HERE / "results" / f"link_bench{args.tag and '_' + args.tag}.json").read_text())
+        write_results(saved["rows"], saved["threads"], saved["memory_limit"], args.tag, saved.get("block_cap", DEFAULT_CAP))
         return
     if args.child:
-        child(args.child[0], args.child[1], args.threads, args.memory_limit, str(args.temp_dir) if args.temp_dir else None)
+        child(args.child[0], args.child[1], args.threads, args.memory_limit, str(args.temp_dir) if args.temp_dir else None,
+              args.block_cap)
         return
     sys.path.insert(0, str(HERE))
     import linkeval
@@ -119,7 +127,8 @@ def main() -> None:
         linkeval.prepare(folder, people, 1, "medium")
         prepared = time.perf_counter() - started
         row = {"contacts_target": contacts, "people": people, "prepare_seconds": prepared,
-               "encoded": run_child("encoded", folder, args.threads, args.memory_limit, args.temp_dir)}
+               "encoded": run_child("encoded", folder, args.threads, args.memory_limit, args.temp_dir,
+                                                  args.block_cap)}
         if not args.no_baseline:
             row["cleartext"] = run_child("cleartext", folder, args.threads, args.memory_limit)
         rows.append(row)
@@ -135,24 +144,27 @@ def main() -> None:
                      f"F1 {c['sweep']['0.95']['f1']:.4f}")
         print(line, flush=True)
     out = HERE / "results"
-    if args.append and (out / "link_bench.json").exists():
+    name = f"link_bench{args.tag and '_' + args.tag}"
+    if args.append and (out / f"{name}.json").exists():
         done = {r["contacts_target"] for r in rows}
-        rows += [r for r in json.loads((out / "link_bench.json").read_text())["rows"] if r["contacts_target"] not in done]
+        rows += [r for r in json.loads((out / f"{name}.json").read_text())["rows"] if r["contacts_target"] not in done]
         rows.sort(key=lambda r: r["contacts_target"])
-    write_results(rows, args.threads, args.memory_limit)
+    write_results(rows, args.threads, args.memory_limit, args.tag, args.block_cap)
 
 
-def write_results(rows: list[dict], threads: int, memory_limit: str) -> None:
-    """results/link_bench.json and .md from the rows (``--render`` redoes only this)."""
+def write_results(rows: list[dict], threads: int, memory_limit: str, tag: str = "", block_cap: int = DEFAULT_CAP) -> None:
+    """results/link_bench[_tag].json and .md from the rows (``--render`` redoes only this)."""
     import linkeval
 
     out = HERE / "results"
+    name = f"link_bench{tag and '_' + tag}"
     slopes = fitted_slopes(rows)
     print(f"slopes against contacts (log-log): {slopes}")
     out.mkdir(exist_ok=True)
-    (out / "link_bench.json").write_text(json.dumps({"threads": threads, "memory_limit": memory_limit,
-                                                     "rows": rows, "slopes": slopes}, indent=1, default=str))
-    lines = ["# simlink link: speed and memory (medium errors, threads %d, DuckDB memory_limit %s)" % (threads, memory_limit), "",
+    (out / f"{name}.json").write_text(json.dumps({"threads": threads, "memory_limit": memory_limit, "block_cap": block_cap,
+                                                   "rows": rows, "slopes": slopes}, indent=1, default=str))
+    lines = ["# simlink link: speed and memory (medium errors, threads %d, DuckDB memory_limit %s, block cap %s)"
+             % (threads, memory_limit, block_cap or "none"), "",
              "Peak RSS: the whole benchmark child (link, then reading the output and scoring it with pandas); "
              "link RSS: the same child's peak when link_files returned (not recorded for runs before it was added).", "",
              "| contacts | distinct encodings | pairs compared | load | train | block | predict | cluster | write | total s | comparisons/s | link RSS MB | peak RSS MB | F1 | B-cubed F1 | load avg before / after | cleartext total s | cleartext RSS MB | cleartext F1 | encoded/cleartext time |",
@@ -172,7 +184,7 @@ def write_results(rows: list[dict], threads: int, memory_limit: str) -> None:
             f"{c['sweep']['0.95']['f1'] if c else float('nan'):.4f} | {total / ctotal if c else float('nan'):.2f} |")
     lines += ["", "Slopes against contacts, 100k contacts and more (log-log least squares): "
               + ", ".join(f"{k} {v:.2f}" for k, v in slopes.items())]
-    linkeval.write_markdown(out / "link_bench.md", lines)
+    linkeval.write_markdown(out / f"{name}.md", lines)
 
 
 def fitted_slopes(rows: list[dict], min_contacts: int = 100_000) -> dict[str, float]:

@@ -82,35 +82,81 @@ def test_weight_cut_tightens_with_candidate_pairs_per_encoding():
 
 
 def _tokens(con: duckdb.DuckDBPyConnection) -> None:
-    # blk__a: one block of 8 (ids 0-7), one of 3, singletons; blk__b: pairs (i // 2), except
-    # that ids 0-3 share one b; x__w0 is not a token and is never touched
+    # blk__a: one block of 10 (ids 0-9), singletons after; blk__b: 0 for ids 0-2 and 10-12, 1 for
+    # ids 3-5 and 13-15 (two blocks of six), unique elsewhere; x__w0 is not a token, never touched
     con.execute("""CREATE TABLE enc AS SELECT i AS enc_id,
-                   CASE WHEN i < 8 THEN 100 WHEN i < 11 THEN 200 ELSE i END::BIGINT AS blk__a,
-                   CASE WHEN i < 4 THEN 0 ELSE i // 2 END::BIGINT AS blk__b, i * 10 AS x__w0
+                   CASE WHEN i < 10 THEN 100 ELSE i END::BIGINT AS blk__a,
+                   CASE WHEN i % 10 < 3 AND i < 13 THEN 0 WHEN i % 10 < 6 AND i < 16 THEN 1 ELSE 1000 + i END::BIGINT AS blk__b,
+                   i * 10 AS x__w0
                    FROM range(20) t(i)""")
 
 
-def test_cap_refines_oversized_blocks_with_the_and_of_a_partner_token():
+def _fallback_pairs(con: duckdb.DuckDBPyConnection, table: str = "enc") -> set[tuple[int, int]]:
+    return set(con.execute(f"""
+        WITH x AS (SELECT enc_id, unnest(fallback_tokens) AS t FROM {table})
+        SELECT DISTINCT a.enc_id, b.enc_id FROM x a JOIN x b ON a.t = b.t AND a.enc_id < b.enc_id""").fetchall())
+
+
+def test_cap_refines_oversized_blocks_with_a_partner_that_is_oversized_too():
     con = duckdb.connect()
     _tokens(con)
     before = con.execute("SELECT * FROM enc ORDER BY enc_id").df()
-    assert largest_block(con, "enc") == 8
-    stats = cap_blocks(con, "enc", cap=3)
+    assert largest_block(con, "enc") == 10
+    stats = cap_blocks(con, "enc", cap=4)
     after = con.execute("SELECT * FROM enc ORDER BY enc_id").df()
-    assert largest_block(con, "enc") <= 3
-    assert stats.oversized_values == {"blk__a": 1, "blk__b": 1}
+    assert largest_block(con, "enc") <= 4
+    assert stats.oversized_values == {"blk__a": 1, "blk__b": 2}
+    # a = 100 AND b keeps {0,1,2} and {3,4,5}: pairs that neither capped rule would keep
     assert stats.partner == {"blk__a": "blk__b", "blk__b": "blk__a"}
-    # a = 100 AND b: {0..3} is 4 > cap: dropped; {4,5}, {6,7}: finer blocks of two
-    assert after.blk__a.iloc[:4].isna().all()
-    assert after.blk__a.iloc[4] == after.blk__a.iloc[5] != after.blk__a.iloc[6] == after.blk__a.iloc[7]
-    assert not set(after.blk__a.iloc[4:8]) & set(before.blk__a)  # new values, not old blocks
-    assert stats.refined_encodings["blk__a"] == 4 and stats.dropped_encodings["blk__a"] == 4
-    # b = 0 AND a = 100: all four together, still over the cap: dropped
-    assert after.blk__b.iloc[:4].isna().all() and stats.dropped_encodings["blk__b"] == 4
+    a = after.blk__a
+    assert a[0] == a[1] == a[2] != a[3] == a[4] == a[5]
+    assert not set(a.iloc[:10]) & set(before.blk__a)  # new values, not old blocks
+    assert a.iloc[6:10].nunique() == 4  # b unique there: singletons, whose pairs no rule needs
     # blocks within the cap and non-token columns are unchanged
-    pd.testing.assert_series_equal(after.blk__a.iloc[8:].astype("int64"), before.blk__a.iloc[8:])
-    pd.testing.assert_series_equal(after.blk__b.iloc[4:].astype("int64"), before.blk__b.iloc[4:])
+    pd.testing.assert_series_equal(after.blk__a.iloc[10:].astype("int64"), before.blk__a.iloc[10:])
     pd.testing.assert_series_equal(after.x__w0, before.x__w0)
+    assert after.fallback_tokens.isna().all()  # every oversized row found a finer block
+
+
+def test_a_group_still_over_the_cap_is_tiled_into_a_connected_chain():
+    """Many distinct encodings of one frequent contacter can fill a block by themselves; the
+    cap must not cut them off from each other: they are tiled, not dropped."""
+    con = duckdb.connect()
+    con.execute("""CREATE TABLE enc AS SELECT i AS enc_id, CASE WHEN i < 30 THEN 7 ELSE i END::BIGINT AS blk__a,
+                   CASE WHEN i < 30 THEN 9 ELSE i END::BIGINT AS blk__b FROM range(40) t(i)""")
+    stats = cap_blocks(con, "enc", cap=6)
+    assert stats.dropped_encodings == {"blk__a": 30, "blk__b": 30}
+    assert largest_block(con, "enc") <= 6
+    tokens = con.execute("SELECT enc_id, fallback_tokens FROM enc ORDER BY enc_id").df()
+    assert tokens.fallback_tokens.iloc[:30].map(len).min() >= 1 and tokens.fallback_tokens.iloc[30:].isna().all()
+    sizes = con.execute("SELECT count(*) FROM (SELECT unnest(fallback_tokens) t FROM enc) GROUP BY t").fetchall()
+    assert max(n for (n,) in sizes) <= 6
+    pairs = _fallback_pairs(con)
+    per_row = pd.Series([x for p in pairs for x in p]).value_counts()
+    assert per_row.max() <= 6  # partners per row bounded by the cap, not by the group
+    graph = coo_matrix((np.ones(len(pairs)), tuple(zip(*pairs))), shape=(30, 30))
+    assert scipy_components(graph, directed=False)[0] == 1
+
+
+def test_name_bands_keep_similar_names_in_an_oversized_scope_block():
+    """Inside an oversized date-of-birth block, encodings whose names (MinHash copies scoped by
+    that date) agree on a band stay candidates; unrelated names do not."""
+    from simlink.link.block_caps import ScopedSignature
+
+    rng = np.random.default_rng(3)
+    words = rng.integers(-2**63, 2**63 - 1, size=(12, 8), dtype=np.int64)
+    words[1] = words[0]                  # same name as 0
+    words[2] = words[0]; words[2, 5] ^= 1 << 40  # one band differs: still shares the others
+    frame = pd.DataFrame({"enc_id": np.arange(12), "blk__dob": 5, "blk__pc": (np.arange(12) * 5) % 12 + 100,  # 0, 1, 2 far apart in the tiles
+                          **{f"g__w{i}": words[:, i] for i in range(8)}, "g__pop": 64})
+    frame.loc[11, "g__pop"] = 0          # no name: no bands
+    found = {}
+    for with_bands in (False, True):
+        con = duckdb.connect()
+        con.execute("CREATE TABLE enc AS SELECT * FROM frame")
+        cap_blocks(con, "enc", cap=10, signatures=[ScopedSignature("blk__dob", "g", 8, 64)] if with_bands else None)
+        found[with_bands] = _fallback_pairs(con)  # without a useful partner the block is tiled too
+    assert found[True] - found[False] == {(0, 1), (0, 2), (1, 2)}  # the bands add the same names, only
 
 
 def test_no_cap_leaves_tokens_and_a_tiny_cap_is_refused():
@@ -118,7 +164,9 @@ def test_no_cap_leaves_tokens_and_a_tiny_cap_is_refused():
     _tokens(con)
     before = con.execute("SELECT * FROM enc ORDER BY enc_id").df()
     assert cap_blocks(con, "enc", cap=None).oversized_values == {}
-    pd.testing.assert_frame_equal(con.execute("SELECT * FROM enc ORDER BY enc_id").df(), before)
+    after = con.execute("SELECT * FROM enc ORDER BY enc_id").df()
+    assert after.pop("fallback_tokens").isna().all()  # the rule's column exists, empty
+    pd.testing.assert_frame_equal(after, before)
     with pytest.raises(ValueError):
         cap_blocks(con, "enc", cap=1)
 

@@ -21,7 +21,7 @@ from simlink import __version__
 from simlink.errors import SchemaError, SimlinkError
 from simlink.link import model as link_model
 from simlink.link import clusters as clusters_sql
-from simlink.link.block_caps import DEFAULT_CAP, cap_blocks
+from simlink.link.block_caps import DEFAULT_CAP, cap_blocks, scoped_signatures
 from simlink.link.comparisons import DiceAtThresholds
 from simlink.link.load import LoadStats, check_inputs, load, load_encodings
 from simlink.link.output import (check_output, model_meta_path, sidecars, write_charts, write_database,
@@ -151,7 +151,7 @@ def link_files(
         try:
             started = phases.begin("load")
             stats: LoadStats = load(con, inputs)
-            caps = cap_blocks(con, "link_encodings", block_cap)
+            caps = cap_blocks(con, "link_encodings", block_cap, signatures=scoped_signatures(inputs.schema))
             fields = link_model.used_fields(con, inputs.schema)
             phases.timed("load", started)
             started = phases.begin("start") if backend != "duckdb" else time.perf_counter()
@@ -209,7 +209,8 @@ def link_files(
                           ("pairs_at_or_above_threshold", linked_pairs),
                           ("blocking_tokens_over_cap", sum(caps.oversized_values.values())),
                           ("blocking_tokens_refined", sum(caps.refined_encodings.values())),
-                          ("blocking_tokens_dropped", sum(caps.dropped_encodings.values()))]
+                          ("blocking_tokens_dropped", sum(caps.dropped_encodings.values())),
+                          ("encodings_with_fallback_tokens", caps.fallback_encodings)]
             written_stats = write_database(con, output, clusters_table, metadata, trained_model, stats_rows)
             model_file, charts_folder = sidecars(output)
             write_model_file(model_file, trained_model, inputs.fingerprint)

@@ -45,6 +45,8 @@ class CapStats:
     refined_encodings: dict[str, int] = field(default_factory=dict)
     dropped_encodings: dict[str, int] = field(default_factory=dict)
     partner: dict[str, str] = field(default_factory=dict)
+    fallback_encodings: int = 0
+    fallback_tokens: int = 0
 
 
 def token_columns(con: duckdb.DuckDBPyConnection, table: str) -> list[str]:
@@ -54,13 +56,18 @@ def token_columns(con: duckdb.DuckDBPyConnection, table: str) -> list[str]:
 
 def _choose_partner(con: duckdb.DuckDBPyConnection, table: str, column: str, others: list[str],
                     cap: int) -> str | None:
-    """The partner keeping most oversized-block encodings in blocks within the cap."""
-    best, best_score = None, (-1, 0)
+    """The partner whose AND with ``column`` keeps the most pairs that no rule keeps already.
+
+    A pair equal on (X AND Y) is a candidate of rule Y anyway unless its Y block is over the cap
+    too, so only encodings oversized on both count: choosing by all encodings kept would pick a
+    nearly unique partner (a whole name), whose pairs its own rule finds, and add nothing.
+    """
+    best, best_score = None, (0, 0)
     for other in others:
         kept, pairs = con.execute(f"""
             WITH r AS (SELECT count(*) AS n FROM {table} e SEMI JOIN cap_big b ON e.{column} = b.v
-                       WHERE e.{other} IS NOT NULL GROUP BY e.{column}, e.{other})
-            SELECT coalesce(sum(n) FILTER (WHERE n <= {cap}), 0),
+                       SEMI JOIN cap_big_{other} o ON e.{other} = o.v GROUP BY e.{column}, e.{other})
+            SELECT coalesce(sum(n) FILTER (WHERE n <= {cap} AND n > 1), 0),
                    coalesce(sum(n * (n - 1) / 2) FILTER (WHERE n <= {cap}), 0) FROM r""").fetchall()[0]
         score = (int(kept), -int(pairs))
         if score > best_score:
@@ -68,20 +75,63 @@ def _choose_partner(con: duckdb.DuckDBPyConnection, table: str, column: str, oth
     return best
 
 
+FALLBACK_COLUMN = "fallback_tokens"
+# Bands of 4 one-hot MinHash segments (32 bits of a filter word): equal for equal names, for a
+# name with one typo about 1 time in 5 per band, for two unrelated names about 1 in 1,200.
+BAND_SEGMENTS = 4
+
+
+@dataclass(frozen=True)
+class ScopedSignature:
+    """A MinHash copy salted by a blocking key: its words can be compared between encodings
+    that share that key's token, so bands of it are candidates' evidence inside the block."""
+
+    key_column: str  # blk__<key> (its token scopes the copy)
+    prefix: str      # <field>__by_<key>
+    words: int
+    segments: int
+
+
+def scoped_signatures(schema) -> list[ScopedSignature]:
+    """The MinHash copies of ``schema`` scoped by a blocking key, in schema order."""
+    fields = {f.name: f for f in schema.fields}
+    return [ScopedSignature(f"blk__{c.scope}", c.prefix, c.words, fields[c.field].segments) for c in schema.copies
+            if c.scope and fields[c.field].encoding == "minhash" and fields[c.field].bits == 8 * fields[c.field].segments]
+
+
+def _band_tokens(sig: ScopedSignature, index: int, scope_sql: str) -> list[str]:
+    """SQL for the band tokens of one signature: (scope token, signature, band, band bits)."""
+    per_word = 8 // BAND_SEGMENTS
+    width = 8 * BAND_SEGMENTS
+    mask = (1 << width) - 1
+    return [f"CASE WHEN {sig.prefix}__pop > 0 THEN CAST(hash({scope_sql}, {index}, {w * per_word + j}, "
+            f"({sig.prefix}__w{w} >> {width * j}) & {mask}) >> 1 AS BIGINT) END"
+            for w in range(sig.words) for j in range(per_word)]
+
+
 def cap_blocks(con: duckdb.DuckDBPyConnection, table: str = "link_encodings", cap: int | None = DEFAULT_CAP,
-               id_column: str = "enc_id") -> CapStats:
+               id_column: str = "enc_id", signatures: list[ScopedSignature] | None = None) -> CapStats:
     """Rewrite ``table``'s ``blk__*`` columns in place so no token value is held by more than
-    ``cap`` rows (see the module docstring). ``cap=None`` leaves the table as it is."""
+    ``cap`` rows, and add ``fallback_tokens`` (a list per row, exploded by one more blocking
+    rule) for what the cap takes out (see the module docstring). ``cap=None`` leaves the
+    tokens as they are (the fallback column is then empty)."""
     stats = CapStats(cap)
+    if cap is not None and cap < 2:
+        raise ValueError("a block-size cap below 2 would block nothing")
+    con.execute(f"ALTER TABLE {table} ADD COLUMN IF NOT EXISTS {FALLBACK_COLUMN} BIGINT[]")
     if cap is None:
         return stats
-    if cap < 2:
-        raise ValueError("a block-size cap below 2 would block nothing")
     columns = token_columns(con, table)
+    by_scope = {sig.key_column: [] for sig in signatures or []}
+    for i, sig in enumerate(signatures or []):
+        by_scope[sig.key_column].append((i, sig))
     replaced: list[str] = []
+    fallback_parts: list[str] = []
     for column in columns:
-        con.execute(f"""CREATE OR REPLACE TEMP TABLE cap_big AS SELECT {column} AS v FROM {table}
+        con.execute(f"""CREATE OR REPLACE TEMP TABLE cap_big_{column} AS SELECT {column} AS v FROM {table}
                         WHERE {column} IS NOT NULL GROUP BY 1 HAVING count(*) > {cap}""")
+    for column in columns:
+        con.execute(f"CREATE OR REPLACE TEMP VIEW cap_big AS SELECT v FROM cap_big_{column}")
         big = con.execute("SELECT count(*) FROM cap_big").fetchall()[0][0]
         stats.oversized_values[column] = int(big)
         if not big:
@@ -90,26 +140,68 @@ def cap_blocks(con: duckdb.DuckDBPyConnection, table: str = "link_encodings", ca
         finer = "NULL" if partner is None else f"CAST(hash(e.{column}, e.{partner}) >> 1 AS BIGINT)"
         partner_missing = "TRUE" if partner is None else f"e.{partner} IS NULL"
         stats.partner[column] = partner or ""
+        # t: the finer token, kept when its block is within the cap; left: the group that is
+        # still too big (finer block, or the whole block without a partner), tiled below
         con.execute(f"""
             CREATE OR REPLACE TEMP TABLE cap_{column} AS
-            WITH f AS (SELECT e.{id_column} AS id, CASE WHEN {partner_missing} THEN NULL ELSE {finer} END AS t
-                       FROM {table} e SEMI JOIN cap_big b ON e.{column} = b.v)
-            SELECT id, CASE WHEN count(*) OVER (PARTITION BY t) <= {cap} THEN t END AS t FROM f""")
+            WITH f AS (SELECT e.{id_column} AS id, e.{column} AS v,
+                              CASE WHEN {partner_missing} THEN NULL ELSE {finer} END AS t
+                       FROM {table} e SEMI JOIN cap_big b ON e.{column} = b.v),
+                 n AS (SELECT id, v, t, count(*) OVER (PARTITION BY t) AS size FROM f)
+            SELECT id, CASE WHEN t IS NOT NULL AND size <= {cap} THEN t END AS t,
+                   CASE WHEN t IS NULL OR size > {cap} THEN CAST(hash(coalesce(t, v), '{column}') >> 1 AS BIGINT) END AS left_group
+            FROM n""")
         refined, dropped = con.execute(
             f"SELECT count(t), count(*) - count(t) FROM cap_{column}").fetchall()[0]
         stats.refined_encodings[column], stats.dropped_encodings[column] = int(refined), int(dropped)
+        fallback_parts.append(f"SELECT id, left_group AS tok FROM cap_{column} WHERE left_group IS NOT NULL")
+        for index, sig in by_scope.get(column, []):
+            bands = ", ".join(_band_tokens(sig, index, f"e.{column}"))
+            fallback_parts.append(f"SELECT e.{id_column} AS id, unnest([{bands}]) AS tok "
+                                  f"FROM {table} e SEMI JOIN cap_big_{column} b ON e.{column} = b.v")
         replaced.append(column)
-    con.execute("DROP TABLE IF EXISTS cap_big")
+    con.execute("DROP VIEW IF EXISTS cap_big")
+    if replaced:
+        _fallback_tokens(con, table, id_column, columns, fallback_parts, cap, stats)
+    for column in columns:
+        con.execute(f"DROP TABLE cap_big_{column}")
     if not replaced:
         return stats
     joins = " ".join(f"LEFT JOIN cap_{c} ON cap_{c}.id = e.{id_column}" for c in replaced)
     swaps = ", ".join(f"CASE WHEN cap_{c}.id IS NULL THEN e.{c} ELSE cap_{c}.t END AS {c}" for c in replaced)
-    con.execute(f"CREATE OR REPLACE TEMP TABLE cap_new AS SELECT e.* REPLACE ({swaps}) FROM {table} e {joins}")
+    con.execute(f"""CREATE OR REPLACE TEMP TABLE cap_new AS
+                    SELECT e.* REPLACE ({swaps}, fb.toks AS {FALLBACK_COLUMN})
+                    FROM {table} e {joins} LEFT JOIN cap_fallback fb ON fb.id = e.{id_column}""")
     con.execute(f"CREATE OR REPLACE TABLE {table} AS SELECT * FROM cap_new")
     con.execute("DROP TABLE cap_new")
+    con.execute("DROP TABLE cap_fallback")
     for c in replaced:
         con.execute(f"DROP TABLE cap_{c}")
     return stats
+
+
+def _fallback_tokens(con: duckdb.DuckDBPyConnection, table: str, id_column: str, columns: list[str],
+                     parts: list[str], cap: int, stats: CapStats) -> None:
+    """``cap_fallback(id, toks)``: every fallback group within the cap keeps its token; a bigger
+    one is cut into overlapping tiles of ``cap // 2`` rows in the order of the original tokens
+    (so rows alike on the next keys sit together), each row in two tiles: a chain of pairs that
+    still connects the group, at most ``cap`` partners per row."""
+    half = max(cap // 2, 1)
+    order = ", ".join([f"e.{c}" for c in columns] + [f"e.{id_column}"])
+    con.execute(f"""
+        CREATE OR REPLACE TEMP TABLE cap_fallback AS
+        WITH c AS (SELECT DISTINCT id, tok FROM ({' UNION ALL '.join(parts)}) WHERE tok IS NOT NULL),
+             s AS (SELECT id, tok, count(*) OVER (PARTITION BY tok) AS size FROM c),
+             small AS (SELECT id, tok FROM s WHERE size <= {cap}),
+             ranked AS (SELECT s.id, s.tok, row_number() OVER (PARTITION BY s.tok ORDER BY {order}) - 1 AS rn
+                        FROM s JOIN {table} e ON e.{id_column} = s.id WHERE s.size > {cap}),
+             tiles AS (SELECT id, CAST(hash(tok, 0, rn // {half}) >> 1 AS BIGINT) AS tok FROM ranked
+                       UNION ALL
+                       SELECT id, CAST(hash(tok, 1, (rn + {half // 2}) // {half}) >> 1 AS BIGINT) FROM ranked)
+        SELECT id, list(DISTINCT tok ORDER BY tok) AS toks FROM (SELECT * FROM small UNION ALL SELECT * FROM tiles)
+        GROUP BY id""")
+    rows, groups = con.execute("SELECT count(*), coalesce(sum(len(toks)), 0) FROM cap_fallback").fetchall()[0]
+    stats.fallback_encodings, stats.fallback_tokens = int(rows), int(groups)
 
 
 def largest_block(con: duckdb.DuckDBPyConnection, table: str = "link_encodings") -> int:

@@ -199,6 +199,15 @@ def comparisons(schema: Schema, fields: list[str] | None = None, *, term_frequen
     return out
 
 
+def prediction_rules(schema: Schema) -> list[Any]:
+    """One equality rule per keyed token (capped), OR-ed, then the cap's fallback tokens
+    (name bands and tiles of oversized blocks, simlink/link/block_caps.py), exploded."""
+    from simlink.link.block_caps import FALLBACK_COLUMN
+
+    return [block_on(block_column(b.name)) for b in schema.blocking] + [
+        block_on(FALLBACK_COLUMN, arrays_to_explode=[FALLBACK_COLUMN])]
+
+
 def build_settings(schema: Schema, fields: list[str] | None = None, *, term_frequencies: bool = True):
     """Splink SettingsCreator (dialect-free until a linker is built) for the fields used.
 
@@ -212,7 +221,7 @@ def build_settings(schema: Schema, fields: list[str] | None = None, *, term_freq
     creator = SettingsCreator(
         link_type="dedupe_only",
         unique_id_column_name=UNIQUE_ID,
-        blocking_rules_to_generate_predictions=[block_on(block_column(b.name)) for b in schema.blocking],
+        blocking_rules_to_generate_predictions=prediction_rules(schema),
         comparisons=comparisons(schema, fields, term_frequencies=term_frequencies),
         retain_matching_columns=False,
         retain_intermediate_calculation_columns=False,
