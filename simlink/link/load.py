@@ -153,7 +153,8 @@ def load(con: duckdb.DuckDBPyConnection, inputs: LinkInputs) -> LoadStats:
     return stats
 
 
-def load_encodings(paths: list[str | Path], con: duckdb.DuckDBPyConnection | None = None) -> duckdb.DuckDBPyConnection:
+def load_encodings(paths: list[str | Path], con: duckdb.DuckDBPyConnection | None = None,
+                   block_cap: int | None = -1) -> duckdb.DuckDBPyConnection:
     """Encoded files as the table a saved simlink model scores, for use with plain Splink.
 
     Creates ``link_encodings`` in ``con`` (a new in-memory database if None): one row per
@@ -162,8 +163,15 @@ def load_encodings(paths: list[str | Path], con: duckdb.DuckDBPyConnection | Non
     and per blocking key ``blk__<name>`` (plus ``eq__<name>`` / ``sc__<name>`` copies of the
     whole-value and scope tokens the comparisons read). The temporary ``link_events`` maps each event
     (agency, record_id, service, contact_date) to its ``enc_id``. The files are checked as
-    ``simlink link`` checks them (same schema, same key, one file per agency).
+    ``simlink link`` checks them (same schema, same key, one file per agency). The blocking
+    tokens are capped as ``simlink link`` caps them (``block_cap``, default its default; None:
+    uncapped), with the ``fallback_tokens`` column the model's last blocking rule explodes.
     """
+    from simlink.link.block_caps import DEFAULT_CAP, cap_blocks, scoped_signatures
+
     con = con if con is not None else duckdb.connect(":memory:")
-    load(con, check_inputs(list(paths)))
+    inputs = check_inputs(list(paths))
+    load(con, inputs)
+    cap_blocks(con, "link_encodings", DEFAULT_CAP if block_cap == -1 else block_cap,
+               signatures=scoped_signatures(inputs.schema))
     return con

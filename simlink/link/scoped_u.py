@@ -53,7 +53,7 @@ def pattern_counts(con: duckdb.DuckDBPyConnection, comparisons: list, scope_colu
     of the scope's pairs that was sampled. Without them every sampled match differs somewhere,
     so agreements of different fields exclude each other (see :func:`estimate`).
 
-    ``scope_column`` None: random pairs of distinct encodings instead (two reservoir samples
+    ``scope_column`` None: random pairs of distinct encodings instead (two samples
     of encodings, crossed).
     """
     columns = [r[0] for r in con.execute("DESCRIBE link_encodings").fetchall()]
@@ -65,14 +65,14 @@ def pattern_counts(con: duckdb.DuckDBPyConnection, comparisons: list, scope_colu
     if scope_column is None:
         side = max(int((2 * max_pairs) ** 0.5), 2)
         sampled = f"""SELECT a.enc_id AS a, b.enc_id AS b, 1.0 AS w
-            FROM (SELECT enc_id FROM link_encodings USING SAMPLE reservoir({side} ROWS) REPEATABLE ({int(seed)})) a
-            JOIN (SELECT enc_id FROM link_encodings USING SAMPLE reservoir({side} ROWS) REPEATABLE ({int(seed) + 1})) b
+            FROM (SELECT enc_id FROM link_encodings ORDER BY hash(enc_id, {int(seed)}), enc_id LIMIT {side}) a
+            JOIN (SELECT enc_id FROM link_encodings ORDER BY hash(enc_id, {int(seed) + 1}), enc_id LIMIT {side}) b
               ON a.enc_id < b.enc_id"""
         events = None
     else:
         sampled = f"""SELECT a, b, 1.0 AS w FROM (SELECT l.enc_id AS a, r.enc_id AS b FROM link_encodings l
               JOIN link_encodings r ON l.{scope_column} = r.{scope_column} AND l.enc_id < r.enc_id
-            USING SAMPLE reservoir({int(max_pairs)} ROWS) REPEATABLE ({int(seed)}))"""
+            ORDER BY hash(l.enc_id, r.enc_id, {int(seed)}), l.enc_id, r.enc_id LIMIT {int(max_pairs)})"""
     if events is not None:
         total = con.execute(f"""SELECT coalesce(sum(k * (k - 1) / 2), 0) FROM (SELECT count(*) AS k
                                 FROM link_encodings WHERE {scope_column} IS NOT NULL GROUP BY {scope_column})""").fetchall()[0][0]
