@@ -182,24 +182,29 @@ def cap_blocks(con: duckdb.DuckDBPyConnection, table: str = "link_encodings", ca
 
 def _fallback_tokens(con: duckdb.DuckDBPyConnection, table: str, id_column: str, columns: list[str],
                      parts: list[str], cap: int, stats: CapStats) -> None:
-    """``cap_fallback(id, toks)``: every fallback group within the cap keeps its token; a bigger
-    one is cut into overlapping tiles of ``cap // 2`` rows in the order of the original tokens
-    (so rows alike on the next keys sit together), each row in two tiles: a chain of pairs that
-    still connects the group, at most ``cap`` partners per row."""
-    half = max(cap // 2, 1)
+    """``cap_fallback(id, toks)``: every fallback group of two or more rows within the cap
+    keeps its token (a token of one row makes no pair and is left out); a bigger one is cut
+    into overlapping tiles of ``cap // 2`` rows in the order of the original tokens (so rows
+    alike on the next keys sit together), each row in two tiles: a chain of pairs that still
+    connects the group, at most ``cap`` partners per row."""
+    tile = max(cap // 2, 2)
     order = ", ".join([f"e.{c}" for c in columns] + [f"e.{id_column}"])
+    con.execute(f"CREATE OR REPLACE TEMP TABLE cap_cand AS SELECT * FROM ({' UNION ALL '.join(parts)}) WHERE tok IS NOT NULL")
+    con.execute("""CREATE OR REPLACE TEMP TABLE cap_groups AS
+                   SELECT tok, count(*) AS size FROM cap_cand GROUP BY tok HAVING count(*) > 1""")
     con.execute(f"""
         CREATE OR REPLACE TEMP TABLE cap_fallback AS
-        WITH c AS (SELECT DISTINCT id, tok FROM ({' UNION ALL '.join(parts)}) WHERE tok IS NOT NULL),
-             s AS (SELECT id, tok, count(*) OVER (PARTITION BY tok) AS size FROM c),
-             small AS (SELECT id, tok FROM s WHERE size <= {cap}),
-             ranked AS (SELECT s.id, s.tok, row_number() OVER (PARTITION BY s.tok ORDER BY {order}) - 1 AS rn
-                        FROM s JOIN {table} e ON e.{id_column} = s.id WHERE s.size > {cap}),
-             tiles AS (SELECT id, CAST(hash(tok, 0, rn // {half}) >> 1 AS BIGINT) AS tok FROM ranked
-                       UNION ALL
-                       SELECT id, CAST(hash(tok, 1, (rn + {half // 2}) // {half}) >> 1 AS BIGINT) FROM ranked)
-        SELECT id, list(DISTINCT tok ORDER BY tok) AS toks FROM (SELECT * FROM small UNION ALL SELECT * FROM tiles)
-        GROUP BY id""")
+        WITH c AS (SELECT c.id, c.tok, g.size FROM cap_cand c JOIN cap_groups g USING (tok)),
+             ranked AS (SELECT c.id, c.tok, row_number() OVER (PARTITION BY c.tok ORDER BY {order}) - 1 AS rn
+                        FROM c JOIN {table} e ON e.{id_column} = c.id WHERE c.size > {cap}),
+             kept AS (SELECT id, tok FROM c WHERE size <= {cap}
+                      UNION ALL
+                      SELECT id, CAST(hash(tok, 0, rn // {tile}) >> 1 AS BIGINT) FROM ranked
+                      UNION ALL
+                      SELECT id, CAST(hash(tok, 1, (rn + {tile // 2}) // {tile}) >> 1 AS BIGINT) FROM ranked)
+        SELECT id, list(DISTINCT tok ORDER BY tok) AS toks FROM kept GROUP BY id""")
+    con.execute("DROP TABLE cap_cand")
+    con.execute("DROP TABLE cap_groups")
     rows, groups = con.execute("SELECT count(*), coalesce(sum(len(toks)), 0) FROM cap_fallback").fetchall()[0]
     stats.fallback_encodings, stats.fallback_tokens = int(rows), int(groups)
 
