@@ -1,29 +1,39 @@
-"""Cap the size of blocking blocks, so the number of candidate pairs cannot grow quadratically.
+"""Cap the size of blocking blocks, so candidate pairs grow with the data, not its square.
 
 A blocking token shared by ``b`` distinct encodings makes ``b(b-1)/2`` candidate pairs, and
 single-part tokens (a whole date of birth, a whole postcode) make blocks that grow with the
 population. Here, at the linkage unit, every token value held by more than ``cap``
-encodings is replaced by a finer token: the keyed hash of (token, partner token), i.e. the
-AND of two blocking keys. The partner of each ``blk__*`` column is the other token column
-that keeps the most of those encodings in blocks within the cap. Encodings whose finer
-block is still too big, or whose partner token is missing, lose that token (the other
-OR-ed rules still reach them). So every block holds at most ``cap`` encodings and the pairs
-are at most ``cap/2`` per encoding per rule.
+encodings is taken apart, in three steps:
 
-At the linkage unit the only finer keys are the other rules' tokens, and a pair equal on
-(X AND Y) is already a candidate of rule Y unless Y's own block was over the cap too; so the
-fallback keeps pairs only inside blocks that are oversized on both tokens. A finer key that
-adds more has to be made where the identifiers are, as another rule (a compound with sex,
-say): measured on format 2 (benchmarks/blocking_caps.py, docs/linkage.md), such fallbacks
-move the pairs/completeness frontier only a little, and a fixed cap keeps the pairs per
-encoding bounded while completeness falls as more blocks pass it (at cap 100: 0.9936 at 1M
-contacts, 0.9882 at 3M).
+1. **Partner.** The token is replaced by the keyed hash of (token, partner token), the AND of
+   two keys. A pair equal on (X AND Y) is a candidate of rule Y anyway unless its Y block is
+   over the cap too, so the partner is the key that keeps most encodings oversized on *both*
+   in finer blocks within the cap (a nearly unique partner, such as a whole name, would keep
+   the most encodings and add no pair).
+2. **Name bands.** Inside an oversized block of a key that scopes MinHash copies of names
+   (date of birth, postcode), each encoding gets one token per band of 4 segments of each such
+   copy: two encodings in the block share one when their names agree on a whole band. Equal
+   names always do, a name with a typo usually does, unrelated names rarely do, so the pairs
+   kept are the ones the model could link.
+3. **Tiles.** A group still over the cap (a finer block, a band, a block without a partner)
+   is not dropped: in the order of its rows' tokens it is cut into overlapping tiles of
+   ``cap // 2`` rows, each row in two tiles. The pairs form a chain that keeps the group
+   connected, with at most ``cap`` partners per row. The many distinct encodings of one
+   frequent contacter can fill a block on their own; dropping them (simlink 0.3) cut exactly
+   the people the counts are about out of their own cluster.
 
-Only token frequencies are used (no data value exists here), the columns keep their names
-and rule ``l.blk__x = r.blk__x`` is unchanged, so a saved model, the DuckDB and the Spark
-backends all block on the capped tokens without knowing about the cap. Comparisons that are
-scoped by a token read its uncapped ``sc__`` copy (simlink/link/load.py), never ``blk__``.
-A finer value cannot meet an ordinary one by accident except through a 64-bit hash collision.
+Steps 2 and 3 give each encoding a list, ``fallback_tokens``, which one more blocking rule
+explodes (``block_on(..., arrays_to_explode=...)``, on DuckDB and Spark alike). Tokens held by
+one row make no pair and are left out. Everything here is computed from what the linkage
+unit already holds (tokens and filter words), so it reveals nothing new to it; none of it is
+written to the linkage database. The ``blk__*`` columns keep their names and rule
+``l.blk__x = r.blk__x`` is unchanged, so a saved model blocks on the capped tokens without
+knowing about the cap. Comparisons scoped by a token read its uncapped ``sc__`` copy
+(simlink/link/load.py), never ``blk__``. A finer value cannot meet an ordinary one by
+accident except through a 64-bit hash collision.
+
+The cap, 32, was chosen by benchmarks/cap_quality.py and benchmarks/blocking_caps.py
+(docs/linkage.md): at 1M contacts it scores 5.2M pairs instead of 13.9M at the same F1.
 """
 
 from __future__ import annotations
@@ -32,8 +42,8 @@ from dataclasses import dataclass, field
 
 import duckdb
 
-# Chosen by benchmarks/blocking_caps.py (docs/linkage.md): pair completeness against pairs.
-DEFAULT_CAP = 100
+# Chosen by benchmarks/cap_quality.py and blocking_caps.py (docs/linkage.md).
+DEFAULT_CAP = 32
 
 
 @dataclass
