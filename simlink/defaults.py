@@ -13,3 +13,6 @@ ERROR_LEVELS = ("low", "medium", "high")
 # Total differential-privacy epsilon a linkage database may spend over all its DP releases
 # (simlink counts --dp-budget changes it; docs/counts.md).
 DEFAULT_TOTAL_EPSILON = 2.0
+# Most distinct encodings one blocking token may hold before the linkage unit takes its block
+# apart (simlink/link/block_caps.py; simlink link --block-cap).
+DEFAULT_BLOCK_CAP = 32

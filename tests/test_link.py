@@ -278,6 +278,9 @@ def test_refuses_missing_temp_dir_and_bad_memory_limit(data, tmp_path):
     assert "temporary folder does not exist" in message and len(message.strip().splitlines()) == 1
     message = _cli_error([str(data["encoded"][0]), "-o", str(tmp_path / "x.duckdb"), "--memory-limit", "lots"])
     assert "memory limit" in message and len(message.strip().splitlines()) == 1
+    for cap in ("1", "-5"):
+        message = _cli_error([str(data["encoded"][0]), "-o", str(tmp_path / "x.duckdb"), "--block-cap", cap])
+        assert "--block-cap" in message and len(message.strip().splitlines()) == 1
     assert not (tmp_path / "x.duckdb").exists()
 
 

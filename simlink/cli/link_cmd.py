@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from simlink.cli.options import output_option
+from simlink.defaults import DEFAULT_BLOCK_CAP
 
 
 @click.command()
@@ -27,17 +28,23 @@ from simlink.cli.options import output_option
               help="Folder for DuckDB's spill files (and Spark's checkpoints) when the data outgrow the memory "
                    "limit; default the system's temporary folder.")
 @click.option("--threads", type=click.IntRange(1), help="DuckDB threads, or local Spark cores (default: all cores).")
+@click.option("--block-cap", type=int, default=DEFAULT_BLOCK_CAP, show_default=True,
+              help="Most distinct encodings a blocking token may hold; bigger blocks are taken apart (finer "
+                   "keys, name bands, tiles) so pairs grow linearly. 0: no cap (pairs grow as the square).")
 @click.option("--no-charts", is_flag=True, help="Do not write OUTPUT.charts/ (Splink match-weight and m/u charts).")
 def link(encoded: tuple[Path, ...], output: Path, threshold: float | None, model_path: Path | None, overwrite: bool,
-         backend: str, memory_limit: str, temp_dir: Path | None, threads: int | None, no_charts: bool) -> None:
+         backend: str, memory_limit: str, temp_dir: Path | None, threads: int | None, block_cap: int,
+         no_charts: bool) -> None:
     """Link ENCODED files (one per agency) into persons; one file deduplicates it alone.
 
     Progress of each phase goes to stderr when it is a terminal."""
+    if block_cap == 1 or block_cap < 0:
+        raise click.BadParameter("must be 0 (no cap) or at least 2", param_hint="'--block-cap'")
     from simlink.link import link_files
 
     result = link_files(list(encoded), output, threshold=threshold, model=model_path, overwrite=overwrite,
                         backend=backend, charts=not no_charts, memory_limit=memory_limit, threads=threads,
-                        temp_dir=temp_dir)
+                        temp_dir=temp_dir, block_cap=block_cap or None)
     for note in result.notes:
         click.echo(f"simlink: note: {note}", err=True)
     click.echo(result.line())

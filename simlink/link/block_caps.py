@@ -42,8 +42,10 @@ from dataclasses import dataclass, field
 
 import duckdb
 
+from simlink.defaults import DEFAULT_BLOCK_CAP
+
 # Chosen by benchmarks/cap_quality.py and blocking_caps.py (docs/linkage.md).
-DEFAULT_CAP = 32
+DEFAULT_CAP = DEFAULT_BLOCK_CAP
 
 
 @dataclass
