@@ -112,7 +112,8 @@ def scoped_signatures(schema) -> list[ScopedSignature]:
 
 
 def _band_tokens(sig: ScopedSignature, index: int, scope_sql: str) -> list[str]:
-    """SQL for the band tokens of one signature: (scope token, signature, band, band bits)."""
+    """SQL for the band tokens of one signature, one expression per band: the hash of (scope
+    token, signature, band, band bits), so bands of different signatures never meet."""
     per_word = 8 // BAND_SEGMENTS
     width = 8 * BAND_SEGMENTS
     mask = (1 << width) - 1
@@ -168,9 +169,9 @@ def cap_blocks(con: duckdb.DuckDBPyConnection, table: str = "link_encodings", ca
         stats.refined_encodings[column], stats.dropped_encodings[column] = int(refined), int(dropped)
         fallback_parts.append(f"SELECT id, left_group AS tok FROM cap_{column} WHERE left_group IS NOT NULL")
         for index, sig in by_scope.get(column, []):
-            bands = ", ".join(_band_tokens(sig, index, f"e.{column}"))
-            fallback_parts.append(f"SELECT e.{id_column} AS id, unnest([{bands}]) AS tok "
-                                  f"FROM {table} e SEMI JOIN cap_big_{column} b ON e.{column} = b.v")
+            fallback_parts += [f"SELECT e.{id_column} AS id, {band} AS tok "
+                               f"FROM {table} e SEMI JOIN cap_big_{column} b ON e.{column} = b.v"
+                               for band in _band_tokens(sig, index, f"e.{column}")]
         replaced.append(column)
     con.execute("DROP VIEW IF EXISTS cap_big")
     if replaced:
@@ -201,12 +202,17 @@ def _fallback_tokens(con: duckdb.DuckDBPyConnection, table: str, id_column: str,
     connects the group, at most ``cap`` partners per row."""
     tile = max(cap // 2, 2)
     order = ", ".join([f"e.{c}" for c in columns] + [f"e.{id_column}"])
-    con.execute(f"CREATE OR REPLACE TEMP TABLE cap_cand AS SELECT * FROM ({' UNION ALL '.join(parts)}) WHERE tok IS NOT NULL")
-    con.execute("""CREATE OR REPLACE TEMP TABLE cap_groups AS
-                   SELECT tok, count(*) AS size FROM cap_cand GROUP BY tok HAVING count(*) > 1""")
+    # one part (a band, a column's leftover groups) at a time: each token belongs to one part,
+    # and the rows of all parts at once (tens of millions of bands at 10M contacts) need not
+    # be held together; only tokens of two or more rows are kept
+    con.execute("CREATE OR REPLACE TEMP TABLE cap_kept (id BIGINT, tok BIGINT, size BIGINT)")
+    for part in parts:
+        con.execute(f"""INSERT INTO cap_kept SELECT id, tok, size FROM (
+                            SELECT id, tok, count(*) OVER (PARTITION BY tok) AS size FROM ({part}) WHERE tok IS NOT NULL)
+                        WHERE size > 1""")
     con.execute(f"""
         CREATE OR REPLACE TEMP TABLE cap_fallback AS
-        WITH c AS (SELECT c.id, c.tok, g.size FROM cap_cand c JOIN cap_groups g USING (tok)),
+        WITH c AS (SELECT * FROM cap_kept),
              ranked AS (SELECT c.id, c.tok, row_number() OVER (PARTITION BY c.tok ORDER BY {order}) - 1 AS rn
                         FROM c JOIN {table} e ON e.{id_column} = c.id WHERE c.size > {cap}),
              kept AS (SELECT id, tok FROM c WHERE size <= {cap}
@@ -215,8 +221,7 @@ def _fallback_tokens(con: duckdb.DuckDBPyConnection, table: str, id_column: str,
                       UNION ALL
                       SELECT id, CAST(hash(tok, 1, (rn + {tile // 2}) // {tile}) >> 1 AS BIGINT) FROM ranked)
         SELECT id, list(DISTINCT tok ORDER BY tok) AS toks FROM kept GROUP BY id""")
-    con.execute("DROP TABLE cap_cand")
-    con.execute("DROP TABLE cap_groups")
+    con.execute("DROP TABLE cap_kept")
     rows, groups = con.execute("SELECT count(*), coalesce(sum(len(toks)), 0) FROM cap_fallback").fetchall()[0]
     stats.fallback_encodings, stats.fallback_tokens = int(rows), int(groups)
 
