@@ -20,6 +20,7 @@ import duckdb
 import pyarrow.parquet as pq
 
 from simlink.agency.encode import block_column, pop_column, read_manifest, words_columns
+from simlink.defaults import DEFAULT_BLOCK_CAP
 from simlink.errors import InputError, SchemaError
 from simlink.schema import Schema, schema_from_dict
 
@@ -154,7 +155,7 @@ def load(con: duckdb.DuckDBPyConnection, inputs: LinkInputs) -> LoadStats:
 
 
 def load_encodings(paths: list[str | Path], con: duckdb.DuckDBPyConnection | None = None,
-                   block_cap: int | None = -1) -> duckdb.DuckDBPyConnection:
+                   block_cap: int | None = DEFAULT_BLOCK_CAP) -> duckdb.DuckDBPyConnection:
     """Encoded files as the table a saved simlink model scores, for use with plain Splink.
 
     Creates ``link_encodings`` in ``con`` (a new in-memory database if None): one row per
@@ -167,11 +168,10 @@ def load_encodings(paths: list[str | Path], con: duckdb.DuckDBPyConnection | Non
     tokens are capped as ``simlink link`` caps them (``block_cap``, default its default; None:
     uncapped), with the ``fallback_tokens`` column the model's last blocking rule explodes.
     """
-    from simlink.link.block_caps import DEFAULT_CAP, cap_blocks, scoped_signatures
+    from simlink.link.block_caps import cap_blocks, scoped_signatures
 
     con = con if con is not None else duckdb.connect(":memory:")
     inputs = check_inputs(list(paths))
     load(con, inputs)
-    cap_blocks(con, "link_encodings", DEFAULT_CAP if block_cap == -1 else block_cap,
-               signatures=scoped_signatures(inputs.schema))
+    cap_blocks(con, "link_encodings", block_cap, signatures=scoped_signatures(inputs.schema))
     return con
