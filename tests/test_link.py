@@ -350,8 +350,8 @@ def test_predict_in_slices_gives_the_same_pairs_and_persons(data, tmp_path):
 
 
 @pytest.mark.parametrize("pairs, size", [(0, 10), (10, 10), (11, 10), (350_000_000, 25_000_000), (97, 1)])
-def test_slice_grid_covers_the_pairs_near_square(pairs, size):
+def test_slice_grid_is_the_smallest_square_that_holds_the_pairs(pairs, size):
     rows, cols = slice_grid(pairs, size)
+    assert rows == cols  # both sides sliced: a cell reads ~1/k of the encodings on each side
     assert rows * cols * size >= pairs  # no cell holds more than the slice size on average
-    assert rows * cols == 1 if pairs <= size else (rows - 1) * cols * size < pairs
-    assert 0 <= rows - cols <= 1
+    assert rows == 1 if pairs <= size else (rows - 1) ** 2 * size < pairs

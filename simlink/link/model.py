@@ -289,25 +289,26 @@ def predict(linker, keep_weight: float, phases: Phases, *, backend: str = "duckd
 
 
 def slice_grid(pairs: int, slice_pairs: int) -> tuple[int, int]:
-    """Slices of the left and of the right keys for ``pairs`` blocked pairs, with about
-    ``slice_pairs`` pairs in each cell: near-square, so a cell needs only about 1/rows of the
-    encodings on its left and 1/columns on its right (slicing one side only would need
-    nearly all encodings on the other side in every slice)."""
+    """A k x k grid of slices (left key by right key) for ``pairs`` blocked pairs, with at most
+    about ``slice_pairs`` pairs a cell: a cell's query needs only about 1/k of the encodings on
+    each side (a side left whole would join every slice's pairs to nearly all encodings).
+    At 3M contacts under a memory limit as tight as 5GB at 10M, one pass spilled 10 GB and
+    a 3 x 2 grid 3 GB (benchmarks/predict_slices.py, docs/linkage.md)."""
     if slice_pairs < 1:
         raise SimlinkError("predict slice size must be at least one pair")
     wanted = -(-pairs // slice_pairs)  # ceiling
     if wanted <= 1:
         return 1, 1
-    rows = math.isqrt(wanted - 1) + 1  # ceiling of the square root
-    return rows, -(-wanted // rows)
+    side = math.isqrt(wanted - 1) + 1  # ceiling of the square root
+    return side, side
 
 
 def predict_in_slices(linker, con: duckdb.DuckDBPyConnection, db_api, keep_weight: float,
                       grid: tuple[int, int], phases: Phases):
     """Score the blocked pairs slice by slice; returns one table of the kept pairs.
 
-    A pair is in slice (i, j) when hash(left key) % rows = i and hash(right key) % columns
-    = j: every pair in exactly one slice, whichever rules blocked it. Each slice is
+    A pair is in slice (i, j) of the k x k grid when hash(left key) % k = i and hash(right
+    key) % k = j: every pair in exactly one slice, whichever rules blocked it. Each slice is
     registered with Splink as the pairs to score (its DuckDB path then reads only the
     encodings the slice names), predicted at the same threshold, appended to the result and
     dropped. The full blocked-pairs table is dropped at the end (nothing after predict
