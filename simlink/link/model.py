@@ -34,9 +34,12 @@ from simlink.schema import Schema
 # synthetic data at medium errors (docs/linkage.md). Only scales the prior.
 PRIOR_RECALL = 0.5
 
-# Blocked pairs scored in one Splink predict on DuckDB; more are scored in slices of about
-# this many (benchmarks/predict_slices.py), so the join of pairs to the wide encodings never
-# holds all pairs at once (at 10M contacts, ~350M pairs spilled 70 GB unsliced).
+# Blocked pairs scored in one Splink predict on DuckDB; more are scored on a k x k grid of
+# slices of at most about this many, so the join of pairs to the wide encodings never holds
+# all pairs and all encodings at once (at 10M contacts ~350M pairs, one pass, spilled 70 GB).
+# benchmarks/predict_slices.py, 3M contacts at a 1.5GB limit (the squeeze of 5GB at 10M):
+# one pass spilled 10.3 GB, this size's 2 x 2 grid 3.4 GB, 3 x 3 and 5 x 4 no less (2.3-2.8
+# GB) while 20 slices cost the most time; at 10M it gives 4 x 4.
 PREDICT_SLICE_PAIRS = 25_000_000
 SCORED_TABLE = "link_scored_pairs"
 
