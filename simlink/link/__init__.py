@@ -122,6 +122,7 @@ def link_files(
     block_cap: int | None = DEFAULT_CAP,
     temp_dir: str | Path | None = None,
     progress: bool | None = None,
+    predict_slice_pairs: int | None = None,
     _keep_working: dict | None = None,
 ) -> LinkResult:
     """Link encoded files into persons and write the linkage database at ``output``.
@@ -180,7 +181,8 @@ def link_files(
                         if threshold is None else clusters_sql.probability_decision(prior, threshold))
             keep_weight = decision.match_weight if keep_probability is None else min(
                 decision.match_weight, clusters_sql.probability_decision(prior, keep_probability).match_weight)
-            scored = link_model.predict(linker, keep_weight, phases)
+            scored = link_model.predict(linker, keep_weight, phases, backend=backend, con=con, db_api=db_api,
+                                        slice_pairs=predict_slice_pairs)
             started = phases.begin("cluster")
             scored_table = link_model.scored_into_duckdb(con, scored, backend)
             linked_pairs = clusters_sql.cluster_pairs(con, scored_table, decision, "link_clusters")

@@ -9,13 +9,15 @@ Unsupervised throughout (no labels exist at the linkage unit):
 * m by expectation-maximisation over two blocking passes (date of birth; given + family
   name), each estimating the fields it does not block on;
 * prediction on the OR of the keyed blocking tokens (capped: :mod:`simlink.link.block_caps`),
-  then the decision rule and connected components in DuckDB (:mod:`simlink.link.clusters`).
+  scored in slices of at most :data:`PREDICT_SLICE_PAIRS` blocked pairs on DuckDB, then the
+  decision rule and connected components in DuckDB (:mod:`simlink.link.clusters`).
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import math
 import re
 import time
 from dataclasses import dataclass, field
@@ -31,6 +33,15 @@ from simlink.schema import Schema
 # Share of true matching pairs of distinct encodings that the prior rules find; measured on
 # synthetic data at medium errors (docs/linkage.md). Only scales the prior.
 PRIOR_RECALL = 0.5
+
+# Blocked pairs scored in one Splink predict on DuckDB; more are scored on a k x k grid of
+# slices of at most about this many, so the join of pairs to the wide encodings never holds
+# all pairs and all encodings at once (at 10M contacts ~350M pairs, one pass, spilled 70 GB).
+# benchmarks/predict_slices.py, 3M contacts at a 1.5GB limit (the squeeze of 5GB at 10M):
+# one pass spilled 10.3 GB, this size's 2 x 2 grid 3.4 GB, 3 x 3 and 5 x 4 no less (2.3-2.8
+# GB) while 20 slices cost the most time; at 10M it gives 4 x 4.
+PREDICT_SLICE_PAIRS = 25_000_000
+SCORED_TABLE = "link_scored_pairs"
 
 
 @dataclass
@@ -61,9 +72,13 @@ class Phases:
 
     def begin(self, name: str) -> float:
         """Show ``name`` as the running phase; returns its start time."""
-        if self.progress is not None:
-            self.progress.set_description(f"link: {name}")
+        self.show(name)
         return time.perf_counter()
+
+    def show(self, text: str) -> None:
+        """Say what is running now (a phase, or a step inside one) on the bar."""
+        if self.progress is not None:
+            self.progress.set_description(f"link: {text}")
 
     def timed(self, name: str, started: float) -> None:
         self.seconds[name] = self.seconds.get(name, 0.0) + time.perf_counter() - started
@@ -255,13 +270,75 @@ def block(linker, phases: Phases) -> None:
     phases.timed("block", started)
 
 
-def predict(linker, keep_weight: float, phases: Phases):
-    """Score the blocked pairs, keeping those with match weight >= ``keep_weight``."""
+def predict(linker, keep_weight: float, phases: Phases, *, backend: str = "duckdb",
+            con: duckdb.DuckDBPyConnection | None = None, db_api=None, slice_pairs: int | None = None):
+    """Score the blocked pairs, keeping those with match weight >= ``keep_weight``.
+
+    On DuckDB (given the working connection ``con`` and its ``db_api``), more blocked pairs
+    than ``slice_pairs`` (default :data:`PREDICT_SLICE_PAIRS`) are scored in slices
+    (:func:`predict_in_slices`); Spark partitions its own work.
+    """
     started = phases.begin("predict")
-    scored = linker.inference.predict(threshold_match_weight=keep_weight, warning_mode="never")
+    grid = slice_grid(phases.counts.get("blocked_pairs", 0), slice_pairs or PREDICT_SLICE_PAIRS)
+    if backend == "duckdb" and con is not None and db_api is not None and grid != (1, 1):
+        scored = predict_in_slices(linker, con, db_api, keep_weight, grid, phases)
+    else:
+        scored = linker.inference.predict(threshold_match_weight=keep_weight, warning_mode="never")
+        grid = (1, 1)
+    phases.counts["predict_slices"] = grid[0] * grid[1]
     phases.counts["pairs_kept"] = _count(scored)
     phases.timed("predict", started)
     return scored
+
+
+def slice_grid(pairs: int, slice_pairs: int) -> tuple[int, int]:
+    """A k x k grid of slices (left key by right key) for ``pairs`` blocked pairs, with at most
+    about ``slice_pairs`` pairs a cell: a cell's query needs only about 1/k of the encodings on
+    each side (a side left whole would join every slice's pairs to nearly all encodings).
+    At 3M contacts under a memory limit as tight as 5GB at 10M, one pass spilled 10 GB and
+    a 3 x 2 grid 3 GB (benchmarks/predict_slices.py, docs/linkage.md)."""
+    if slice_pairs < 1:
+        raise SimlinkError("predict slice size must be at least one pair")
+    wanted = -(-pairs // slice_pairs)  # ceiling
+    if wanted <= 1:
+        return 1, 1
+    side = math.isqrt(wanted - 1) + 1  # ceiling of the square root
+    return side, side
+
+
+def predict_in_slices(linker, con: duckdb.DuckDBPyConnection, db_api, keep_weight: float,
+                      grid: tuple[int, int], phases: Phases):
+    """Score the blocked pairs slice by slice; returns one table of the kept pairs.
+
+    A pair is in slice (i, j) of the k x k grid when hash(left key) % k = i and hash(right
+    key) % k = j: every pair in exactly one slice, whichever rules blocked it. Each slice is
+    registered with Splink as the pairs to score (its DuckDB path then reads only the
+    encodings the slice names), predicted at the same threshold, appended to the result and
+    dropped. The full blocked-pairs table is dropped at the end (nothing after predict
+    reads it). Match weights are per pair, so the result equals the one-pass prediction.
+    """
+    rows, cols = grid
+    full = linker.inference.compute_blocked_pairs_for_predict()
+    created = False
+    try:
+        for i in range(rows):
+            for j in range(cols):
+                phases.show(f"predict slice {i * cols + j + 1}/{rows * cols}")
+                name = f"link_pair_slice_{i}_{j}"
+                con.execute(f"CREATE OR REPLACE TABLE {name} AS SELECT * FROM {full.physical_name} "
+                            f"WHERE hash(join_key_l) % {rows} = {i} AND hash(join_key_r) % {cols} = {j}")
+                registered = linker.table_management.register_blocked_pairs_for_predict(db_api.register(name))
+                try:
+                    part = linker.inference.predict(threshold_match_weight=keep_weight, warning_mode="never")
+                finally:
+                    registered.drop_table_from_database_and_remove_from_cache(force_non_splink_table=True)
+                con.execute(f"INSERT INTO {SCORED_TABLE} SELECT * FROM {part.physical_name}" if created else
+                            f"CREATE OR REPLACE TABLE {SCORED_TABLE} AS SELECT * FROM {part.physical_name}")
+                created = True
+                part.drop_table_from_database_and_remove_from_cache()
+    finally:
+        full.drop_table_from_database_and_remove_from_cache()
+    return db_api.register(SCORED_TABLE)
 
 
 def scored_into_duckdb(con: duckdb.DuckDBPyConnection, scored, backend: str) -> str:
