@@ -15,4 +15,4 @@ ERROR_LEVELS = ("low", "medium", "high")
 DEFAULT_TOTAL_EPSILON = 2.0
 # Most distinct encodings one blocking token may hold before the linkage unit takes its block
 # apart (simlink/link/block_caps.py; simlink link --block-cap).
-DEFAULT_BLOCK_CAP = 32
+DEFAULT_BLOCK_CAP = 24
