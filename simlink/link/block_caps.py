@@ -221,7 +221,7 @@ def _fallback_tokens(con: duckdb.DuckDBPyConnection, table: str, id_column: str,
                       SELECT id, CAST(hash(tok, 0, rn // {tile}) >> 1 AS BIGINT) FROM ranked
                       UNION ALL
                       SELECT id, CAST(hash(tok, 1, (rn + {tile // 2}) // {tile}) >> 1 AS BIGINT) FROM ranked)
-        SELECT id, list(DISTINCT tok ORDER BY tok) AS toks FROM kept GROUP BY id""")
+        SELECT id, list(tok) AS toks FROM kept GROUP BY id""")
     con.execute("DROP TABLE cap_kept")
     rows, groups = con.execute("SELECT count(*), coalesce(sum(len(toks)), 0) FROM cap_fallback").fetchall()[0]
     stats.fallback_encodings, stats.fallback_tokens = int(rows), int(groups)
