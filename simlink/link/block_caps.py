@@ -78,7 +78,7 @@ def _choose_partner(con: duckdb.DuckDBPyConnection, table: str, column: str, oth
     best, best_score = None, (0, 0)
     for other in others:
         kept, pairs = con.execute(f"""
-            WITH r AS (SELECT count(*) AS n FROM {table} e SEMI JOIN cap_big b ON e.{column} = b.v
+            WITH r AS (SELECT count(*) AS n FROM {table} e SEMI JOIN cap_big_{column} b ON e.{column} = b.v
                        SEMI JOIN cap_big_{other} o ON e.{other} = o.v GROUP BY e.{column}, e.{other})
             SELECT coalesce(sum(n) FILTER (WHERE n <= {cap} AND n > 1), 0),
                    coalesce(sum(n * (n - 1) / 2) FILTER (WHERE n <= {cap}), 0) FROM r""").fetchall()[0]
@@ -102,13 +102,13 @@ class ScopedSignature:
     key_column: str  # blk__<key> (its token scopes the copy)
     prefix: str      # <field>__by_<key>
     words: int
-    segments: int
 
 
 def scoped_signatures(schema) -> list[ScopedSignature]:
-    """The MinHash copies of ``schema`` scoped by a blocking key, in schema order."""
+    """The MinHash copies of ``schema`` scoped by a blocking key, in schema order (those stored
+    one segment per byte, which the bands read)."""
     fields = {f.name: f for f in schema.fields}
-    return [ScopedSignature(f"blk__{c.scope}", c.prefix, c.words, fields[c.field].segments) for c in schema.copies
+    return [ScopedSignature(f"blk__{c.scope}", c.prefix, c.words) for c in schema.copies
             if c.scope and fields[c.field].encoding == "minhash" and fields[c.field].bits == 8 * fields[c.field].segments]
 
 
@@ -145,8 +145,7 @@ def cap_blocks(con: duckdb.DuckDBPyConnection, table: str = "link_encodings", ca
         con.execute(f"""CREATE OR REPLACE TEMP TABLE cap_big_{column} AS SELECT {column} AS v FROM {table}
                         WHERE {column} IS NOT NULL GROUP BY 1 HAVING count(*) > {cap}""")
     for column in columns:
-        con.execute(f"CREATE OR REPLACE TEMP VIEW cap_big AS SELECT v FROM cap_big_{column}")
-        big = con.execute("SELECT count(*) FROM cap_big").fetchall()[0][0]
+        big = con.execute(f"SELECT count(*) FROM cap_big_{column}").fetchall()[0][0]
         stats.oversized_values[column] = int(big)
         if not big:
             continue
@@ -160,7 +159,7 @@ def cap_blocks(con: duckdb.DuckDBPyConnection, table: str = "link_encodings", ca
             CREATE OR REPLACE TEMP TABLE cap_{column} AS
             WITH f AS (SELECT e.{id_column} AS id, e.{column} AS v,
                               CASE WHEN {partner_missing} THEN NULL ELSE {finer} END AS t
-                       FROM {table} e SEMI JOIN cap_big b ON e.{column} = b.v),
+                       FROM {table} e SEMI JOIN cap_big_{column} b ON e.{column} = b.v),
                  n AS (SELECT id, v, t, count(*) OVER (PARTITION BY t) AS size FROM f)
             SELECT id, CASE WHEN t IS NOT NULL AND size <= {cap} THEN t END AS t,
                    CASE WHEN t IS NULL OR size > {cap} THEN CAST(hash(coalesce(t, v), '{column}') >> 1 AS BIGINT) END AS left_group
@@ -174,7 +173,6 @@ def cap_blocks(con: duckdb.DuckDBPyConnection, table: str = "link_encodings", ca
                                f"FROM {table} e SEMI JOIN cap_big_{column} b ON e.{column} = b.v"
                                for band in _band_tokens(sig, index, f"e.{column}")]
         replaced.append(column)
-    con.execute("DROP VIEW IF EXISTS cap_big")
     if replaced:
         _fallback_tokens(con, table, id_column, columns, fallback_parts, cap, stats)
     for column in columns:
@@ -213,10 +211,9 @@ def _fallback_tokens(con: duckdb.DuckDBPyConnection, table: str, id_column: str,
                         WHERE size > 1""")
     con.execute(f"""
         CREATE OR REPLACE TEMP TABLE cap_fallback AS
-        WITH c AS (SELECT * FROM cap_kept),
-             ranked AS (SELECT c.id, c.tok, row_number() OVER (PARTITION BY c.tok ORDER BY {order}) - 1 AS rn
-                        FROM c JOIN {table} e ON e.{id_column} = c.id WHERE c.size > {cap}),
-             kept AS (SELECT id, tok FROM c WHERE size <= {cap}
+        WITH ranked AS (SELECT c.id, c.tok, row_number() OVER (PARTITION BY c.tok ORDER BY {order}) - 1 AS rn
+                        FROM cap_kept c JOIN {table} e ON e.{id_column} = c.id WHERE c.size > {cap}),
+             kept AS (SELECT id, tok FROM cap_kept WHERE size <= {cap}
                       UNION ALL
                       SELECT id, CAST(hash(tok, 0, rn // {tile}) >> 1 AS BIGINT) FROM ranked
                       UNION ALL

@@ -22,6 +22,7 @@ import pyarrow.parquet as pq
 from simlink.agency.encode import block_column, pop_column, read_manifest, words_columns
 from simlink.defaults import DEFAULT_BLOCK_CAP
 from simlink.errors import InputError, SchemaError
+from simlink.link.block_caps import cap_blocks, scoped_signatures
 from simlink.schema import Schema, schema_from_dict
 
 EVENT_COLUMNS = ("agency", "record_id", "service", "contact_date")
@@ -168,8 +169,6 @@ def load_encodings(paths: list[str | Path], con: duckdb.DuckDBPyConnection | Non
     tokens are capped as ``simlink link`` caps them (``block_cap``, default its default; None:
     uncapped), with the ``fallback_tokens`` column the model's last blocking rule explodes.
     """
-    from simlink.link.block_caps import cap_blocks, scoped_signatures
-
     con = con if con is not None else duckdb.connect(":memory:")
     inputs = check_inputs(list(paths))
     load(con, inputs)
